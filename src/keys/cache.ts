@@ -1,0 +1,140 @@
+// In-process cache in front of a KeyStore for the Check path: key records by digest (bounded
+// LRU, TTL), unknown digests remembered for a shorter TTL, plans by name. Every admin change
+// arrives through the store's invalidation feed (Redis pub/sub) and drops the entry at once;
+// the TTL is the backstop that bounds staleness if a message is lost. Concurrent misses for the
+// same digest share one store call.
+import { LRUCache } from 'lru-cache';
+import type { Clock } from '../clock';
+import type { Plan } from '../limits/types';
+import type { KeyRecord, KeyStore } from './types';
+
+export interface KeyCacheOptions {
+  ttlMs: number;
+  negativeTtlMs: number;
+  maxKeys: number;
+}
+
+export interface CacheEvents {
+  hit(): void;
+  miss(): void;
+  invalidation(): void;
+}
+
+const noEvents: CacheEvents = { hit() {}, miss() {}, invalidation() {} };
+
+interface Entry<T> {
+  value: T;
+  expiresAt: number;
+}
+
+export class CachedKeyLookup {
+  private readonly byDigest: LRUCache<string, Entry<KeyRecord | null>>;
+  /** key id → digests cached for it, so an invalidation by id finds them */
+  private readonly digestsById = new Map<string, Set<string>>();
+  private readonly plans = new Map<string, Entry<Plan | null>>();
+  private readonly inflight = new Map<string, Promise<KeyRecord | null>>();
+  /** bumped on every invalidation: a lookup that started before one must not fill the cache */
+  private generation = 0;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly store: KeyStore,
+    private readonly clock: Clock,
+    private readonly opts: KeyCacheOptions,
+    private readonly events: CacheEvents = noEvents,
+  ) {
+    this.byDigest = new LRUCache({
+      max: Math.max(1, opts.maxKeys),
+      dispose: (entry, digest) => {
+        if (entry.value) this.forgetDigest(entry.value.id, digest);
+      },
+    });
+    this.unsubscribe = store.onInvalidate((e) => (e.kind === 'key' ? this.invalidateKey(e.id) : this.invalidatePlan(e.id)));
+  }
+
+  /** The record for a digest, or null when unknown. Throws when the store fails. */
+  async lookup(digest: string): Promise<KeyRecord | null> {
+    const now = this.clock.now();
+    const cached = this.byDigest.get(digest);
+    if (cached && cached.expiresAt > now) {
+      this.events.hit();
+      return cached.value;
+    }
+    this.events.miss();
+    const pending = this.inflight.get(digest);
+    if (pending) return pending;
+    const generation = this.generation;
+    const p = this.store.lookup(digest).then(
+      (record) => {
+        this.inflight.delete(digest);
+        if (generation === this.generation) this.remember(digest, record);
+        return record;
+      },
+      (err: unknown) => {
+        this.inflight.delete(digest);
+        throw err;
+      },
+    );
+    this.inflight.set(digest, p);
+    return p;
+  }
+
+  async plan(name: string): Promise<Plan | null> {
+    const now = this.clock.now();
+    const cached = this.plans.get(name);
+    if (cached && cached.expiresAt > now) return cached.value;
+    const generation = this.generation;
+    const plan = await this.store.getPlan(name);
+    if (generation === this.generation && this.opts.ttlMs > 0) this.plans.set(name, { value: plan, expiresAt: now + this.opts.ttlMs });
+    return plan;
+  }
+
+  invalidateKey(id: string): void {
+    this.generation++;
+    this.events.invalidation();
+    const digests = this.digestsById.get(id);
+    if (!digests) return;
+    for (const d of [...digests]) this.byDigest.delete(d);
+    this.digestsById.delete(id);
+  }
+
+  invalidatePlan(name: string): void {
+    this.generation++;
+    this.events.invalidation();
+    this.plans.delete(name);
+  }
+
+  /** Drops everything (e.g. after the store reconnects and messages may have been missed). */
+  clear(): void {
+    this.generation++;
+    this.byDigest.clear();
+    this.digestsById.clear();
+    this.plans.clear();
+  }
+
+  get size(): number {
+    return this.byDigest.size;
+  }
+
+  close(): void {
+    this.unsubscribe();
+  }
+
+  private remember(digest: string, record: KeyRecord | null): void {
+    const ttl = record ? this.opts.ttlMs : this.opts.negativeTtlMs;
+    if (ttl <= 0) return;
+    this.byDigest.set(digest, { value: record, expiresAt: this.clock.now() + ttl });
+    if (record) {
+      let set = this.digestsById.get(record.id);
+      if (!set) this.digestsById.set(record.id, (set = new Set()));
+      set.add(digest);
+    }
+  }
+
+  private forgetDigest(id: string, digest: string): void {
+    const set = this.digestsById.get(id);
+    if (!set) return;
+    set.delete(digest);
+    if (set.size === 0) this.digestsById.delete(id);
+  }
+}
