@@ -22,7 +22,11 @@ export interface Plan {
 export interface LimitState {
   limit: Limit;
   remaining: number;
-  /** Milliseconds until this limit has room again (window reset or oldest hit leaving). */
+  /**
+   * Milliseconds until this limit has room again (window reset or oldest hit leaving):
+   * s/m/h: until its oldest counted bucket leaves the window (0 when nothing counts);
+   * d/month: until the UTC calendar window ends.
+   */
   resetMs: number;
 }
 
@@ -47,7 +51,10 @@ export interface ChargeResult {
   allowed: boolean;
   /** Why the charge was refused; set when allowed is false. */
   reason?: ChargeDenial;
-  /** Index in `limits` of the limit that refused, or -1 for credits. */
+  /**
+   * Index in `limits` of the limit that refused (the one with the longest wait when several
+   * do), or -1 for credits. Also set in shadow mode alongside `wouldDeny`.
+   */
   deniedBy?: number;
   states: LimitState[];
   /** Remaining credits after the charge, when the key carries credits. */

@@ -1,0 +1,229 @@
+--[[
+charge.lua: evaluates and charges every limit of one Check, the key's credits and the day's
+usage counter, atomically, in one round trip. A request refused by any limit (or by credits)
+charges none of them: everything is checked first, then charged.
+
+KEYS (all share the hash tag {<keyId>}, so the script is Redis Cluster safe)
+  KEYS[1]        kg:{id}:usage:YYYYMMDD  hash of the UTC day of `now`:
+                 fields allowed | denied:<reason> | would_deny:<reason> (requests, not units)
+  KEYS[2]        kg:{id}:credits         integer string; read only when ARGV[3] == '1'
+  KEYS[2+i]      counter of limit i (i = 1..N):
+                   sliding s/m/h  kg:{id}:rl:<s|m|h>  hash, field = bucket index floor(t / w),
+                                  value = '<units>:<latest hit ms>'
+                   calendar d     kg:{id}:q:d:YYYYMMDD       integer string
+                   calendar month kg:{id}:q:month:YYYYMM     integer string
+ARGV
+  ARGV[1]        now, ms since the epoch, from the caller's clock (never Redis TIME)
+  ARGV[2]        cost, units charged to every limit and to credits (positive integer)
+  ARGV[3]        '1' when the key carries credits, else '0'
+  ARGV[4]        '1' for shadow mode (charge as if allowed, report what would have happened)
+  ARGV[5]        ms from now until the usage hash expires (day end + retention - now)
+  ARGV[6]        N, the number of limits
+  ARGV[7+4(i-1) .. 10+4(i-1)]  limit i: count, kind, p1, p2
+                   kind 'sliding':  p1 = bucket width w in ms, p2 = window length W in ms
+                   kind 'calendar': p1 = window end, ms since the epoch (exclusive), p2 = 0
+Returns
+  { verdict, charged, deniedBy, retryAfterMs, credits, remaining_1, reset_1, ..., remaining_N, reset_N }
+  verdict       'allowed' | 'rate_limited' | 'quota_exceeded' (what the limits decided)
+  charged       1 when counters were charged (verdict allowed, or shadow mode), else 0
+  deniedBy      0-based index of the refusing limit, -1 credits, -2 none
+  retryAfterMs  ms until this request could succeed; 0 when allowed; -1 never by waiting
+                (credits exhausted, or cost above the limit's count)
+  credits       the balance after the charge, -1 when the key carries no credits
+  remaining_i   units left in limit i after the charge (never below 0)
+  reset_i       sliding: ms until its oldest counted bucket leaves (0 when none counts);
+                calendar: ms until the window ends
+
+Sliding windows (mirrors src/limits/sliding-window.ts): a hit at t lands in bucket floor(t / w),
+which keeps its units and its latest hit L; the bucket counts while now < L + W. Never more than
+count units in any interval [a, a + W); a request is refused at most w earlier than an exact log.
+]]
+
+local now = tonumber(ARGV[1])
+local cost = tonumber(ARGV[2])
+local has_credits = ARGV[3] == '1'
+local shadow = ARGV[4] == '1'
+local usage_ttl_ms = tonumber(ARGV[5])
+local limit_count = tonumber(ARGV[6])
+
+local function int(x)
+  return string.format('%d', x)
+end
+
+-- buckets leave the window in the order of their latest hit (then index)
+local function leaving_order(x, y)
+  if x.last ~= y.last then return x.last < y.last end
+  return x.index < y.index
+end
+
+-- 1. Evaluate every limit without changing anything.
+local limits = {}
+for i = 1, limit_count do
+  local a = 7 + (i - 1) * 4
+  local limit = { key = KEYS[2 + i], count = tonumber(ARGV[a]), kind = ARGV[a + 1] }
+  if limit.kind == 'sliding' then
+    limit.bucket_ms = tonumber(ARGV[a + 2])
+    limit.window_ms = tonumber(ARGV[a + 3])
+    limit.current = math.floor(now / limit.bucket_ms)
+    local flat = redis.call('HGETALL', limit.key)
+    limit.counted = {}
+    limit.stale = {}
+    limit.used = 0
+    for j = 1, #flat, 2 do
+      local units, last = string.match(flat[j + 1], '^(%d+):(%d+)$')
+      if not units or not string.match(flat[j], '^%d+$') then
+        error('keygate: corrupt rate-limit bucket ' .. flat[j] .. '=' .. flat[j + 1])
+      end
+      local bucket = { index = tonumber(flat[j]), units = tonumber(units), last = tonumber(last) }
+      if bucket.last + limit.window_ms <= now then
+        limit.stale[#limit.stale + 1] = flat[j]
+      else
+        limit.counted[#limit.counted + 1] = bucket
+        limit.used = limit.used + bucket.units
+      end
+    end
+    table.sort(limit.counted, leaving_order)
+    limit.fits = limit.used + cost <= limit.count
+    limit.retry = 0
+    if not limit.fits then
+      if cost > limit.count then
+        limit.retry = -1
+      else
+        local left = limit.used
+        for _, bucket in ipairs(limit.counted) do
+          left = left - bucket.units
+          if left + cost <= limit.count then
+            limit.retry = bucket.last + limit.window_ms - now
+            break
+          end
+        end
+      end
+    end
+  else
+    limit.window_end = tonumber(ARGV[a + 2])
+    limit.used = tonumber(redis.call('GET', limit.key) or '0') or 0
+    limit.fits = limit.used + cost <= limit.count
+    limit.retry = 0
+    if not limit.fits then
+      if cost > limit.count then limit.retry = -1 else limit.retry = limit.window_end - now end
+    end
+  end
+  limits[i] = limit
+end
+
+-- The buckets of a sliding limit once charged: the current bucket gains cost units and a hit at now.
+local function buckets_after(limit, charged)
+  local buckets = {}
+  local current = nil
+  for _, bucket in ipairs(limit.counted) do
+    if charged and bucket.index == limit.current then
+      current = bucket
+    else
+      buckets[#buckets + 1] = bucket
+    end
+  end
+  if charged then
+    local charged_bucket = { index = limit.current, units = cost, last = now }
+    if current then
+      charged_bucket.units = current.units + cost
+      if current.last > now then charged_bucket.last = current.last end
+    end
+    buckets[#buckets + 1] = charged_bucket
+  end
+  return buckets
+end
+
+-- 2. Decide. Credits refuse first; else the refusing limit with the longest wait (-1 = forever).
+local verdict = 'allowed'
+local denied_by = -2
+local retry = 0
+local balance = -1
+if has_credits then
+  balance = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+  if balance < cost then
+    verdict = 'quota_exceeded'
+    denied_by = -1
+    retry = -1
+  end
+end
+if denied_by == -2 then
+  for i, limit in ipairs(limits) do
+    if not limit.fits then
+      local longer = denied_by == -2 or (retry ~= -1 and (limit.retry == -1 or limit.retry > retry))
+      if longer then
+        denied_by = i - 1
+        retry = limit.retry
+        if limit.kind == 'sliding' then verdict = 'rate_limited' else verdict = 'quota_exceeded' end
+      end
+    end
+  end
+end
+
+-- 3. Charge everything, or nothing. Two limits on one counter charge it once.
+local charged = verdict == 'allowed' or shadow
+if charged then
+  local touched = {}
+  for _, limit in ipairs(limits) do
+    if not touched[limit.key] then
+      touched[limit.key] = true
+      if limit.kind == 'sliding' then
+        if #limit.stale > 0 then redis.call('HDEL', limit.key, unpack(limit.stale)) end
+        local newest = nil
+        for _, bucket in ipairs(buckets_after(limit, true)) do
+          if bucket.index == limit.current then
+            redis.call('HSET', limit.key, int(bucket.index), int(bucket.units) .. ':' .. int(bucket.last))
+          end
+          if newest == nil or bucket.last > newest then newest = bucket.last end
+        end
+        redis.call('PEXPIRE', limit.key, int(newest + limit.window_ms - now))
+      else
+        redis.call('INCRBY', limit.key, cost)
+        redis.call('PEXPIRE', limit.key, int(limit.window_end - now))
+      end
+    end
+  end
+  if has_credits and balance > 0 then
+    if balance >= cost then
+      balance = redis.call('DECRBY', KEYS[2], cost)
+    else
+      -- shadow mode over the balance: credits stop at 0, never below
+      balance = 0
+      redis.call('SET', KEYS[2], '0')
+    end
+  end
+end
+
+-- 4. Count the request in the day's usage.
+if verdict == 'allowed' then
+  redis.call('HINCRBY', KEYS[1], 'allowed', 1)
+elseif shadow then
+  redis.call('HINCRBY', KEYS[1], 'allowed', 1)
+  redis.call('HINCRBY', KEYS[1], 'would_deny:' .. verdict, 1)
+else
+  redis.call('HINCRBY', KEYS[1], 'denied:' .. verdict, 1)
+end
+redis.call('PEXPIRE', KEYS[1], int(usage_ttl_ms))
+
+-- 5. Report each limit's state after the charge.
+local reply = { verdict, charged and 1 or 0, denied_by, retry, balance }
+for _, limit in ipairs(limits) do
+  local used_after = 0
+  local reset = 0
+  if limit.kind == 'sliding' then
+    local oldest = nil
+    for _, bucket in ipairs(buckets_after(limit, charged)) do
+      used_after = used_after + bucket.units
+      if oldest == nil or bucket.last < oldest then oldest = bucket.last end
+    end
+    if used_after > 0 then reset = oldest + limit.window_ms - now end
+  else
+    used_after = limit.used
+    if charged then used_after = used_after + cost end
+    reset = limit.window_end - now
+  end
+  local remaining = limit.count - used_after
+  if remaining < 0 then remaining = 0 end
+  reply[#reply + 1] = remaining
+  reply[#reply + 1] = reset
+end
+return reply
