@@ -1,0 +1,222 @@
+// The Check path, top to bottom: from an Envoy request to a verdict. Each phase either returns
+// a deny (a value, never an exception) or passes to the next. Only infrastructure failures
+// (store unreachable) throw; the gRPC adapter turns those into UNAVAILABLE.
+//
+//   1. route settings    keygate.scope / keygate.cost from context_extensions
+//   2. credential        where the key is (headers, query parameter)
+//   3. shape             checksum and length, without any I/O
+//   4. key record        cache, then store, by digest
+//   5. status            revoked / disabled / expired
+//   6. source address    CIDR allowlist
+//   7. scope             the route's required scope
+//   8. plan              the key's plan (or its own limits)
+//   9. limits            one atomic charge of every limit (and credits)
+//  10. allow             identity headers, key removal, rate-limit headers, metadata
+import type { Clock } from '../clock';
+import type { Config } from '../config';
+import { CidrAllowlist } from '../keys/cidr';
+import type { Digester } from '../keys/digest';
+import { classifyKey } from '../keys/format';
+import type { KeyRecord } from '../keys/types';
+import type { ChargeResult, Limit, Limiter, Plan, Window } from '../limits/types';
+import { effectiveLimits } from '../limits/plans';
+import { findCredential } from './credentials';
+import type { DenyReason } from './reasons';
+import type { CheckInput } from './request';
+import { firstHeader } from './request';
+import { rateLimitHeaders, retryAfterSeconds, type HeaderPair } from './ratelimit-headers';
+
+export interface KeyLookup {
+  lookup(digest: string): Promise<KeyRecord | null>;
+  plan(name: string): Promise<Plan | null>;
+}
+
+/** Usage counters for denials decided before the limiter runs (the limiter records its own). */
+export interface UsageRecorder {
+  recordUsage(keyId: string, outcome: string, now: number): Promise<void>;
+}
+
+export interface CheckDeps {
+  config: Pick<
+    Config,
+    | 'keyHeaders'
+    | 'queryParam'
+    | 'upstreamHeaderPrefix'
+    | 'keyPrefix'
+    | 'acceptForeignKeys'
+    | 'trustExternalAddress'
+    | 'shadow'
+    | 'authRealm'
+  >;
+  clock: Clock;
+  keys: KeyLookup;
+  limiter: Limiter;
+  usage?: UsageRecorder;
+  digest: Digester;
+}
+
+export interface RouteSettings {
+  scope?: string;
+  cost: number;
+}
+
+export interface Allowed {
+  decision: 'allow';
+  key: KeyRecord;
+  plan: string;
+  /** headers for the upstream request (set, overwriting what the client sent) */
+  upstreamHeaders: HeaderPair[];
+  /** request headers to remove before the request goes upstream */
+  removeHeaders: string[];
+  /** query parameters to remove before the request goes upstream */
+  removeQueryParams: string[];
+  /** headers added to the response the client gets */
+  responseHeaders: HeaderPair[];
+  /** set when a limit would have denied but shadow mode let the request pass */
+  shadowDenial?: DenyReason;
+  charge?: ChargeResult;
+}
+
+export interface Denied {
+  decision: 'deny';
+  reason: DenyReason;
+  /** the key, when one was identified (for logs and usage; never sent to the client) */
+  key?: KeyRecord;
+  /** detail for the operator's log line; never sent to the client */
+  detail?: string;
+  responseHeaders: HeaderPair[];
+  retryAfterSeconds?: number;
+  /** for rate_limited / quota_exceeded: the window of the limit that refused, or 'credits' */
+  deniedWindow?: Window | 'credits';
+}
+
+export type CheckOutcome = Allowed | Denied;
+
+const deny = (reason: DenyReason, extra: Partial<Denied> = {}): Denied => ({
+  decision: 'deny',
+  reason,
+  responseHeaders: [],
+  ...extra,
+});
+
+const COST_RE = /^[1-9][0-9]{0,8}$/;
+const SCOPE_RE = /^[A-Za-z0-9][A-Za-z0-9._:/*-]{0,127}$/;
+
+/** Parses keygate.* context extensions; a bad value is a route misconfiguration. */
+export function routeSettings(ext: Record<string, string>): RouteSettings | { problem: string } {
+  const cost = ext['keygate.cost'];
+  const scope = ext['keygate.scope'];
+  if (cost !== undefined && !COST_RE.test(cost)) return { problem: `keygate.cost "${cost.slice(0, 40)}" is not a positive whole number` };
+  if (scope !== undefined && !SCOPE_RE.test(scope)) return { problem: `keygate.scope "${scope.slice(0, 40)}" is not a valid scope` };
+  return { cost: cost === undefined ? 1 : Number(cost), scope };
+}
+
+/** The scopes a key holds grant `required` exactly, or through a trailing wildcard (`orders:*`, `*`). */
+export function scopeGranted(scopes: readonly string[], required: string): boolean {
+  for (const s of scopes) {
+    if (s === required || s === '*') return true;
+    if (s.endsWith('*') && required.startsWith(s.slice(0, -1))) return true;
+  }
+  return false;
+}
+
+const allowlists = new WeakMap<KeyRecord, CidrAllowlist>();
+function allowlistOf(key: KeyRecord): CidrAllowlist {
+  let list = allowlists.get(key);
+  if (!list) allowlists.set(key, (list = new CidrAllowlist(key.cidrs)));
+  return list;
+}
+
+export async function check(input: CheckInput, deps: CheckDeps): Promise<CheckOutcome> {
+  const { config } = deps;
+  const now = deps.clock.now();
+
+  // 1. route settings
+  const route = routeSettings(input.contextExtensions);
+  if ('problem' in route) return deny('invalid_route_config', { detail: route.problem });
+
+  // 2. credential
+  const cred = findCredential(input, config.keyHeaders, config.queryParam);
+  if (cred.kind === 'missing') return deny('missing_api_key', { responseHeaders: [authenticate(config.authRealm, false)] });
+  if (cred.kind === 'conflict') {
+    return deny('invalid_api_key', { detail: 'two different keys in one request', responseHeaders: [authenticate(config.authRealm, true)] });
+  }
+
+  // 3. shape
+  const shape = classifyKey(cred.secret, [config.keyPrefix]);
+  if (shape === 'malformed' || (shape === 'foreign' && !config.acceptForeignKeys)) {
+    return deny('invalid_api_key', { detail: `${shape} key`, responseHeaders: [authenticate(config.authRealm, true)] });
+  }
+
+  // 4. key record
+  const key = await deps.keys.lookup(deps.digest(cred.secret));
+  if (!key) return deny('invalid_api_key', { detail: 'unknown key', responseHeaders: [authenticate(config.authRealm, true)] });
+
+  // 5. status
+  if (key.status === 'revoked') return deny('invalid_api_key', { key, detail: 'revoked key', responseHeaders: [authenticate(config.authRealm, true)] });
+  if (key.status !== 'active') return await denyKnown('disabled_api_key', key, deps, now, [authenticate(config.authRealm, true)]);
+  if (key.expiresAt !== undefined && key.expiresAt <= now) {
+    return await denyKnown('expired_api_key', key, deps, now, [authenticate(config.authRealm, true)]);
+  }
+
+  // 6. source address
+  if (key.cidrs.length > 0) {
+    const address = config.trustExternalAddress ? firstHeader(input, 'x-envoy-external-address') : input.sourceAddress;
+    if (!allowlistOf(key).allows(address)) return await denyKnown('ip_not_allowed', key, deps, now);
+  }
+
+  // 7. scope
+  if (route.scope !== undefined && !scopeGranted(key.scopes, route.scope)) {
+    return await denyKnown('insufficient_scope', key, deps, now);
+  }
+
+  // 8. plan
+  const plan = await deps.keys.plan(key.plan);
+  if (!plan) return await denyKnown('plan_not_found', key, deps, now);
+  const limits: readonly Limit[] = effectiveLimits(plan, key.limits);
+  const shadow = config.shadow || plan.shadow === true;
+
+  // 9. limits
+  const charge = await deps.limiter.charge({ keyId: key.id, limits, cost: route.cost, now, credits: key.credits === true, shadow });
+  const limitHeaders = rateLimitHeaders(charge.states, now);
+  if (!charge.allowed) {
+    const retry = charge.retryAfterMs >= 0 ? retryAfterSeconds(charge.retryAfterMs) : undefined;
+    const headers: HeaderPair[] = retry === undefined ? limitHeaders : [['retry-after', String(retry)], ...limitHeaders];
+    const deniedWindow = charge.deniedBy !== undefined && charge.deniedBy >= 0 ? limits[charge.deniedBy]?.window : 'credits';
+    return deny(charge.reason ?? 'quota_exceeded', { key, responseHeaders: headers, retryAfterSeconds: retry, deniedWindow });
+  }
+
+  // 10. allow
+  const prefix = config.upstreamHeaderPrefix;
+  const upstreamHeaders: HeaderPair[] = [
+    [`${prefix}key-id`, key.id],
+    [`${prefix}owner`, key.owner],
+    [`${prefix}plan`, key.plan],
+  ];
+  if (charge.wouldDeny) upstreamHeaders.push([`${prefix}shadow-denial`, charge.wouldDeny]);
+  const ours = new Set(upstreamHeaders.map(([n]) => n));
+  const removeHeaders = [...cred.headers];
+  for (const name of input.headers.keys()) {
+    if (name.startsWith(prefix) && !ours.has(name)) removeHeaders.push(name);
+  }
+  return {
+    decision: 'allow',
+    key,
+    plan: key.plan,
+    upstreamHeaders,
+    removeHeaders,
+    removeQueryParams: cred.inQuery && config.queryParam ? [config.queryParam] : [],
+    responseHeaders: limitHeaders,
+    shadowDenial: charge.wouldDeny,
+    charge,
+  };
+}
+
+async function denyKnown(reason: DenyReason, key: KeyRecord, deps: CheckDeps, now: number, headers: HeaderPair[] = []): Promise<Denied> {
+  if (deps.usage) await deps.usage.recordUsage(key.id, reason, now);
+  return deny(reason, { key, responseHeaders: headers });
+}
+
+function authenticate(realm: string, invalid: boolean): HeaderPair {
+  return ['www-authenticate', invalid ? `Bearer realm="${realm}", error="invalid_token"` : `Bearer realm="${realm}"`];
+}

@@ -1,0 +1,90 @@
+// Where the API key is: the configured headers (x-api-key; Authorization with the Bearer or
+// ApiKey scheme, any case) and, when enabled, one query parameter. Two different keys in one
+// request are a conflict, never a choice. Pure and I/O-free.
+import type { CheckInput } from './request';
+
+export type CredentialResult =
+  | { kind: 'missing' }
+  | { kind: 'conflict' }
+  | {
+      kind: 'found';
+      secret: string;
+      /** header names that carried the key (to remove before the request goes upstream) */
+      headers: string[];
+      /** true when the key came in the query string (the parameter is removed upstream) */
+      inQuery: boolean;
+    };
+
+const AUTH_SCHEME_RE = /^\s*(bearer|apikey)\s+(\S+)\s*$/i;
+
+/** The candidate keys in one header value; a comma-merged value may carry several. */
+function keysInHeader(name: string, value: string): string[] {
+  const out: string[] = [];
+  for (const part of value.split(',')) {
+    if (name === 'authorization') {
+      const m = AUTH_SCHEME_RE.exec(part);
+      if (m) out.push(m[2]);
+    } else {
+      const t = part.trim();
+      if (t !== '') out.push(t);
+    }
+  }
+  return out;
+}
+
+/** The values of query parameter `param` in a request path, percent-decoded. */
+export function queryValues(path: string | undefined, param: string): string[] {
+  if (!path) return [];
+  const hash = path.indexOf('#');
+  const q = path.indexOf('?');
+  if (q < 0 || (hash >= 0 && hash < q)) return [];
+  const query = path.slice(q + 1, hash < 0 ? undefined : hash);
+  const out: string[] = [];
+  for (const pair of query.split('&')) {
+    const eq = pair.indexOf('=');
+    const rawName = eq < 0 ? pair : pair.slice(0, eq);
+    if (safeDecode(rawName) !== param) continue;
+    const value = safeDecode(eq < 0 ? '' : pair.slice(eq + 1));
+    // An undecodable value is passed on as-is: it will be classified malformed, not ignored.
+    out.push(value ?? pair.slice(eq + 1));
+  }
+  return out;
+}
+
+function safeDecode(text: string): string | null {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, '%20'));
+  } catch {
+    return null;
+  }
+}
+
+export function findCredential(input: CheckInput, keyHeaders: readonly string[], queryParam?: string): CredentialResult {
+  const found = new Set<string>();
+  const fromHeaders: string[] = [];
+  for (const name of keyHeaders) {
+    const values = input.headers.get(name);
+    if (!values) continue;
+    let carried = false;
+    for (const v of values) {
+      for (const k of keysInHeader(name, v)) {
+        found.add(k);
+        carried = true;
+      }
+    }
+    if (carried) fromHeaders.push(name);
+  }
+  let inQuery = false;
+  if (queryParam) {
+    for (const v of queryValues(input.path, queryParam)) {
+      if (v !== '') {
+        found.add(v);
+        inQuery = true;
+      }
+    }
+  }
+  if (found.size === 0) return { kind: 'missing' };
+  if (found.size > 1) return { kind: 'conflict' };
+  const [secret] = found;
+  return { kind: 'found', secret, headers: fromHeaders, inQuery };
+}
