@@ -64,14 +64,14 @@ export class CachedKeyLookup {
     const pending = this.inflight.get(digest);
     if (pending) return pending;
     const generation = this.generation;
-    const p = this.store.lookup(digest).then(
+    const p: Promise<KeyRecord | null> = this.store.lookup(digest).then(
       (record) => {
-        this.inflight.delete(digest);
+        if (this.inflight.get(digest) === p) this.inflight.delete(digest);
         if (generation === this.generation) this.remember(digest, record);
         return record;
       },
       (err: unknown) => {
-        this.inflight.delete(digest);
+        if (this.inflight.get(digest) === p) this.inflight.delete(digest);
         throw err;
       },
     );
@@ -91,6 +91,8 @@ export class CachedKeyLookup {
 
   invalidateKey(id: string): void {
     this.generation++;
+    // Lookups already on their way may carry the old record: later lookups must not join them.
+    this.inflight.clear();
     this.events.invalidation();
     const digests = this.digestsById.get(id);
     if (!digests) return;
@@ -107,6 +109,7 @@ export class CachedKeyLookup {
   /** Drops everything (e.g. after the store reconnects and messages may have been missed). */
   clear(): void {
     this.generation++;
+    this.inflight.clear();
     this.byDigest.clear();
     this.digestsById.clear();
     this.plans.clear();

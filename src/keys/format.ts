@@ -74,6 +74,21 @@ export function classifyKey(text: string, nativePrefixes: readonly string[] = [D
     const head = text.slice(0, text.length - CHECKSUM_CHARS);
     return checksum(head) === text.slice(-CHECKSUM_CHARS) ? 'native' : 'malformed';
   }
-  for (const p of nativePrefixes) if (text.startsWith(`${p}_`)) return 'malformed';
+  for (const p of nativePrefixes) {
+    if (text.startsWith(`${p}_`)) return 'malformed';
+    if (looksLikeMistypedPrefix(text, p)) return 'malformed';
+  }
   return text.length >= MIN_FOREIGN_KEY_LENGTH ? 'foreign' : 'malformed';
+}
+
+const BASE62_BODY_RE = /^[0-9A-Za-z]{38}$/;
+
+/** A keygate key whose prefix or separator has one character wrong (`kh_…`, `kg-…`). */
+function looksLikeMistypedPrefix(text: string, prefix: string): boolean {
+  const head = `${prefix}_`;
+  if (text.length !== head.length + RANDOM_CHARS + CHECKSUM_CHARS) return false;
+  if (!BASE62_BODY_RE.test(text.slice(head.length))) return false;
+  let differences = 0;
+  for (let i = 0; i < head.length; i++) if (text[i] !== head[i]) differences++;
+  return differences <= 1;
 }
