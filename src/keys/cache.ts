@@ -49,7 +49,11 @@ export class CachedKeyLookup {
         if (entry.value) this.forgetDigest(entry.value.id, digest);
       },
     });
-    this.unsubscribe = store.onInvalidate((e) => (e.kind === 'key' ? this.invalidateKey(e.id) : this.invalidatePlan(e.id)));
+    this.unsubscribe = store.onInvalidate((e) => {
+      if (e.kind === 'key') this.invalidateKey(e.id);
+      else if (e.kind === 'plan') this.invalidatePlan(e.id);
+      else this.clear();
+    });
   }
 
   /** The record for a digest, or null when unknown. Throws when the store fails. */

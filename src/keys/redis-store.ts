@@ -37,6 +37,10 @@ export const redisKeys = {
 
 type RedisClient = Redis | Cluster;
 
+function isCluster(client: RedisClient): client is Cluster {
+  return (client as { isCluster?: boolean }).isCluster === true;
+}
+
 function parseDigestValue(value: string): { id: string; expiresAt?: number } {
   const bar = value.lastIndexOf('|');
   if (bar < 0) return { id: value };
@@ -175,14 +179,26 @@ export class RedisKeyStore implements KeyStore {
   onInvalidate(listener: InvalidationListener): () => void {
     this.listeners.add(listener);
     if (!this.subscriber) {
-      const sub = this.redis.duplicate();
+      // The subscriber queues SUBSCRIBE until it is connected and re-subscribes after every
+      // reconnect (the command client fails fast instead and would drop it).
+      const sub: RedisClient = isCluster(this.redis)
+        ? this.redis.duplicate([], { enableOfflineQueue: true, lazyConnect: false })
+        : this.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: false });
       sub.on('error', () => {});
+      let connections = 0;
+      sub.on('ready', () => {
+        // Messages published while we were disconnected are lost: everyone forgets everything.
+        if (++connections > 1) for (const l of this.listeners) l({ kind: 'all' });
+      });
       sub.on('message', (_channel: string, message: string) => {
+        let event: { kind?: unknown; id?: unknown };
         try {
-          const event = JSON.parse(message) as { kind: 'key' | 'plan'; id: string };
-          for (const l of this.listeners) l(event);
+          event = JSON.parse(message) as { kind?: unknown; id?: unknown };
         } catch {
-          // a foreign message on our channel: ignore
+          return; // a foreign message on our channel
+        }
+        if ((event.kind === 'key' || event.kind === 'plan') && typeof event.id === 'string') {
+          for (const l of this.listeners) l({ kind: event.kind, id: event.id });
         }
       });
       this.subscribed = sub.subscribe(INVALIDATION_CHANNEL);

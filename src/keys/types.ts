@@ -43,8 +43,12 @@ export class StoreConflictError extends Error {
   }
 }
 
-/** Called with the id of a key (or name of a plan) whose stored state changed. */
-export type InvalidationListener = (event: { kind: 'key' | 'plan'; id: string }) => void;
+/**
+ * Called with the id of a key (or name of a plan) whose stored state changed, or with kind
+ * 'all' when changes may have been missed (the feed reconnected): forget everything.
+ */
+export type InvalidationEvent = { kind: 'key' | 'plan'; id: string } | { kind: 'all' };
+export type InvalidationListener = (event: InvalidationEvent) => void;
 
 /**
  * Storage of keys and plans. The Check path only calls `lookup` and `getPlan`;

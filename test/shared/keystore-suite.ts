@@ -108,7 +108,7 @@ export function keyStoreSuite(name: string, make: () => Promise<KeyStoreFixture>
       const watcher = f.peer ?? f.store;
       const events: string[] = [];
       const ready = waitFor(() => events.length >= 2, () => events);
-      watcher.onInvalidate((e) => events.push(`${e.kind}:${e.id}`));
+      watcher.onInvalidate((e) => events.push(e.kind === 'all' ? 'all' : `${e.kind}:${e.id}`));
       await watcher.invalidationsLive();
       await f.store.createKey(record(), { digest: D1 });
       await f.store.putPlan({ name: 'pro', limits: [] });
