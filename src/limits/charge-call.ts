@@ -13,6 +13,13 @@ import { SLIDING_BUCKETS } from './sliding-window';
 
 export const DEFAULT_USAGE_RETENTION_DAYS = 90;
 
+/**
+ * Limit counters expire this long after they stop counting (mirrored in lua/charge.lua).
+ * Counting never depends on expiry; the slack keeps Redis's own clock, which may run ahead of
+ * the `now` keygate passes in, from deleting a counter that still counts.
+ */
+export const EXPIRY_SLACK_MS = 60_000;
+
 /** `kg:{<keyId>}`: the prefix (and Redis Cluster hash tag) of every key about one API key. */
 export function keyTag(keyId: string): string {
   return `kg:{${keyId}}`;

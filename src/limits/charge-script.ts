@@ -1,7 +1,7 @@
 // charge.lua in TypeScript, for the memory limiter: it reads the same KEYS/ARGV, runs the same
 // four steps (evaluate, decide, charge, count usage) against a MemoryKv, and returns the same
 // reply, so the two limiters cannot drift. Keep it step for step in line with lua/charge.lua.
-import type { ChargeCall, ChargeReply } from './charge-call';
+import { EXPIRY_SLACK_MS, type ChargeCall, type ChargeReply } from './charge-call';
 import type { MemoryKv } from './memory-kv';
 import { RETRY_NEVER } from './types';
 import {
@@ -81,10 +81,10 @@ export function runChargeScript(kv: MemoryKv, { keys, args }: ChargeCall): Charg
         if (limit.evaluation.stale.length > 0) kv.hdel(limit.key, limit.evaluation.stale);
         const bucket = chargedBucket(limit.evaluation, now, cost);
         kv.hset(limit.key, String(bucket.index), encodeBucket(bucket));
-        kv.pexpire(limit.key, slidingStateAfter(limit.evaluation, true, now, limit.count, cost, limit.spec).ttlMs);
+        kv.pexpire(limit.key, slidingStateAfter(limit.evaluation, true, now, limit.count, cost, limit.spec).ttlMs + EXPIRY_SLACK_MS);
       } else {
         kv.incrby(limit.key, cost);
-        kv.pexpire(limit.key, limit.windowEnd - now);
+        kv.pexpire(limit.key, limit.windowEnd - now + EXPIRY_SLACK_MS);
       }
     }
     if (hasCredits && balance > 0) {

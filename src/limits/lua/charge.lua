@@ -44,6 +44,10 @@ local cost = tonumber(ARGV[2])
 local has_credits = ARGV[3] == '1'
 local shadow = ARGV[4] == '1'
 local usage_ttl_ms = tonumber(ARGV[5])
+-- Counters live this long past the moment they stop counting (EXPIRY_SLACK_MS in
+-- charge-call.ts): counting never depends on expiry, and Redis's own clock may run ahead of
+-- the `now` keygate passes in, which must not delete a counter that still counts.
+local EXPIRY_SLACK_MS = 60000
 local limit_count = tonumber(ARGV[6])
 
 local function int(x)
@@ -175,10 +179,10 @@ if charged then
           end
           if newest == nil or bucket.last > newest then newest = bucket.last end
         end
-        redis.call('PEXPIRE', limit.key, int(newest + limit.window_ms - now))
+        redis.call('PEXPIRE', limit.key, int(newest + limit.window_ms - now + EXPIRY_SLACK_MS))
       else
         redis.call('INCRBY', limit.key, cost)
-        redis.call('PEXPIRE', limit.key, int(limit.window_end - now))
+        redis.call('PEXPIRE', limit.key, int(limit.window_end - now + EXPIRY_SLACK_MS))
       end
     end
   end

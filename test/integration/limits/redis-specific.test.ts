@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type Redis from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { EXPIRY_SLACK_MS } from '../../../src/limits/charge-call';
 import { MemoryLimiter } from '../../../src/limits/memory-limiter';
 import { DAY_MS, parseLimit } from '../../../src/limits/plans';
 import { chargeLuaScript, RedisLimiter } from '../../../src/limits/redis-limiter';
@@ -64,11 +65,11 @@ describe('Redis keys and TTLs (fixed clock)', () => {
     const dayEnd = Date.parse('2026-03-15T00:00:00.000Z');
     const expected: Record<string, { value: unknown; ttl: number }> = {
       'kg:{k1}:credits': { value: '8', ttl: -1 },
-      'kg:{k1}:q:d:20260314': { value: '2', ttl: dayEnd - now },
-      'kg:{k1}:q:month:202603': { value: '2', ttl: Date.parse('2026-04-01T00:00:00.000Z') - now },
-      'kg:{k1}:rl:h': { value: { [String(Math.floor(now / 60_000))]: `2:${now}` }, ttl: 3_600_000 },
-      'kg:{k1}:rl:m': { value: { [String(Math.floor(now / 1_000))]: `2:${now}` }, ttl: 60_000 },
-      'kg:{k1}:rl:s': { value: { [String(Math.floor(now / 100))]: `2:${now}` }, ttl: 1_000 },
+      'kg:{k1}:q:d:20260314': { value: '2', ttl: dayEnd - now + EXPIRY_SLACK_MS },
+      'kg:{k1}:q:month:202603': { value: '2', ttl: Date.parse('2026-04-01T00:00:00.000Z') - now + EXPIRY_SLACK_MS },
+      'kg:{k1}:rl:h': { value: { [String(Math.floor(now / 60_000))]: `2:${now}` }, ttl: 3_600_000 + EXPIRY_SLACK_MS },
+      'kg:{k1}:rl:m': { value: { [String(Math.floor(now / 1_000))]: `2:${now}` }, ttl: 60_000 + EXPIRY_SLACK_MS },
+      'kg:{k1}:rl:s': { value: { [String(Math.floor(now / 100))]: `2:${now}` }, ttl: 1_000 + EXPIRY_SLACK_MS },
       'kg:{k1}:usage:20260314': { value: { allowed: '1' }, ttl: dayEnd + 90 * DAY_MS - now },
     };
     const stored = await dump();
@@ -95,8 +96,8 @@ describe('Redis keys and TTLs (fixed clock)', () => {
       [String(Math.floor((now + 20_000) / 1_000))]: `1:${now + 20_000}`,
     });
     const pttl = await client.pttl('kg:{k2}:rl:m');
-    expect(pttl).toBeLessThanOrEqual(60_000);
-    expect(pttl).toBeGreaterThan(55_000);
+    expect(pttl).toBeLessThanOrEqual(60_000 + EXPIRY_SLACK_MS);
+    expect(pttl).toBeGreaterThan(55_000 + EXPIRY_SLACK_MS);
     // Once the first bucket is stale, the next charge deletes it.
     await limiter.charge({ keyId: 'k2', limits: limits('10/m'), cost: 1, now: now + 60_000 });
     expect(Object.keys(await client.hgetall('kg:{k2}:rl:m'))).toHaveLength(2);

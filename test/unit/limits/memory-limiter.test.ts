@@ -1,6 +1,7 @@
 // The embedded (in-process) limiter against the shared limiter behaviour, plus what only the
 // memory twin can show with a moved clock: keys expire when Redis would expire them.
 import { describe, expect, it } from 'vitest';
+import { EXPIRY_SLACK_MS } from '../../../src/limits/charge-call';
 import { MemoryLimiter } from '../../../src/limits/memory-limiter';
 import { DAY_MS, parseLimit } from '../../../src/limits/plans';
 import { limiterSuite } from '../../shared/limiter-suite';
@@ -28,11 +29,12 @@ describe('MemoryLimiter expiry', () => {
       'kg:{k}:rl:s',
       'kg:{k}:usage:20260314',
     ]);
-    expect(limiter.store.at(now + 999).keys()).toContain('kg:{k}:rl:s');
-    expect(limiter.store.at(now + 1_000).keys()).not.toContain('kg:{k}:rl:s');
+    // Counters outlive the moment they stop counting by EXPIRY_SLACK_MS, then go.
+    expect(limiter.store.at(now + 999 + EXPIRY_SLACK_MS).keys()).toContain('kg:{k}:rl:s');
+    expect(limiter.store.at(now + 1_000 + EXPIRY_SLACK_MS).keys()).not.toContain('kg:{k}:rl:s');
     const dayEnd = Date.parse('2026-03-15T00:00:00.000Z');
-    expect(limiter.store.at(dayEnd - 1).keys()).toContain('kg:{k}:q:d:20260314');
-    expect(limiter.store.at(dayEnd).keys()).toEqual(['kg:{k}:usage:20260314']);
+    expect(limiter.store.at(dayEnd - 1 + EXPIRY_SLACK_MS).keys()).toContain('kg:{k}:q:d:20260314');
+    expect(limiter.store.at(dayEnd + EXPIRY_SLACK_MS).keys()).toEqual(['kg:{k}:usage:20260314']);
   });
 
   it('refuses a retention that is not a positive integer', () => {
