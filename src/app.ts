@@ -57,6 +57,11 @@ export interface RunningKeygate {
   stop(opts?: { timeoutMs?: number }): Promise<void>;
 }
 
+/**
+ * Redis commands time out a little after the Check deadline: the deadline decides (and is
+ * counted as `deadline`), the command timeout only frees the command afterwards.
+ */
+const COMMAND_TIMEOUT_SLACK_MS = 100;
 const READINESS_INTERVAL_MS = 1000;
 
 export async function startKeygate({ config, logger, clock = systemClock, readinessIntervalMs = READINESS_INTERVAL_MS }: KeygateOptions): Promise<RunningKeygate> {
@@ -68,7 +73,7 @@ export async function startKeygate({ config, logger, clock = systemClock, readin
   let store: KeyStore;
   let limiter: Limiter & UsageStore;
   if (config.redisUrl) {
-    redis = createRedisClient(config.redisUrl, { commandTimeoutMs: config.checkTimeoutMs });
+    redis = createRedisClient(config.redisUrl, { commandTimeoutMs: config.checkTimeoutMs + COMMAND_TIMEOUT_SLACK_MS });
     store = instrumentKeyStore(new RedisKeyStore(redis, clock), metrics.store);
     limiter = instrumentLimiter(new RedisLimiter(redis, { usageRetentionDays: config.usageRetentionDays }), metrics.store);
     logger.info({ store: 'redis' }, 'using Redis');

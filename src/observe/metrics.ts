@@ -30,7 +30,7 @@ export type StoreOperation = (typeof STORE_OPERATIONS)[number];
 
 /** Check latency: resolves 100 µs to 250 ms (the default Check deadline is 150 ms). */
 export const CHECK_DURATION_BUCKETS: readonly number[] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
-/** One store call: a loopback round trip (~50 µs) up to a command timeout (1 s). */
+/** One store call: from a loopback round trip (~50 µs) to 1 s, past any sensible command timeout. */
 export const STORE_DURATION_BUCKETS: readonly number[] = [
   0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 ];

@@ -95,7 +95,7 @@ export async function startRedis(extraArgs: string[] = []): Promise<RedisServer>
     },
     async stop() {
       await new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGKILL');
       });
