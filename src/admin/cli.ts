@@ -4,7 +4,8 @@
 //
 // Exit codes: 0 success; 1 the command was refused (unknown key or plan, invalid input, a file
 // with bad lines); 2 usage error (unknown verb or option, missing argument); 3 the store failed
-// (Redis unreachable) or another unexpected error. Errors are one line on stderr:
+// (Redis unreachable) or another unexpected error. `check` maps its verdict onto them: 0 allowed,
+// 1 denied, 3 keygate unreachable or answering with a gRPC error. Errors are one line on stderr:
 // `keygate-admin: <reason>` (files with bad lines list them on the lines after it).
 //
 // The command tree is assembled from modules (CLI_MODULES below): a later verb (`usage`, `check`,
@@ -17,15 +18,30 @@ import { makeDigester, type Digester } from '../keys/digest';
 import { RedisKeyStore } from '../keys/redis-store';
 import { StoreConflictError } from '../keys/types';
 import { PlanError } from '../limits/plans';
+import { RedisLimiter } from '../limits/redis-limiter';
 import { createRedisClient } from '../redis';
+import { checkCommands } from './commands/check';
+import { creditCommands } from './commands/credits';
 import { importCommands } from './commands/import';
 import { keyCommands } from './commands/key';
 import { planCommands } from './commands/plan';
+import { usageCommands } from './commands/usage';
 import { ImportFileError } from './key-import';
-import { CliError, type AdminSettings, type CliContext, type CliIo, type CliModule, type CommandTree, type StoreHandle } from './context';
+import { CliError, CliExit, type AdminSettings, type CliContext, type CliIo, type CliModule, type CommandTree, type Counters, type StoreHandle } from './context';
 import { SeedError } from './seed';
 
-export { CliError, type AdminSettings, type CliContext, type CliIo, type CliModule, type CommandTree, type OutputStream, type StoreHandle } from './context';
+export {
+  CliError,
+  CliExit,
+  type AdminSettings,
+  type CliContext,
+  type CliIo,
+  type CliModule,
+  type CommandTree,
+  type Counters,
+  type OutputStream,
+  type StoreHandle,
+} from './context';
 
 export const PROGRAM_NAME = 'keygate-admin';
 
@@ -34,7 +50,7 @@ export const PROGRAM_NAME = 'keygate-admin';
  *   - `key credits ID ...` → a module registering under `tree.key`;
  *   - `usage ID [--days N]` and `check --key K ...` → modules registering under `tree.root`.
  */
-const CLI_MODULES: readonly CliModule[] = [planCommands, keyCommands, importCommands];
+const CLI_MODULES: readonly CliModule[] = [planCommands, keyCommands, creditCommands, importCommands, usageCommands, checkCommands];
 
 /** Hex runs of digest length are masked on output: a digest must never be printed. */
 const DIGEST_SHAPE = /(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])/gi;
@@ -71,9 +87,14 @@ async function openRedisStore(settings: AdminSettings, clock: Clock): Promise<St
   }
   const client = createRedisClient(settings.redisUrl, { failFast: false, commandTimeoutMs: 15_000 });
   const store = new RedisKeyStore(client, clock);
+  // Credits and usage live next to the keys, under the same client (reads and admin writes only:
+  // the usage retention given to the limiter matters only for charges, which the CLI never makes).
+  const counters = new RedisLimiter(client);
   return {
     store,
+    counters,
     close: async () => {
+      await counters.close();
       await store.close();
       client.disconnect();
     },
@@ -97,9 +118,16 @@ function createContext(io: CliIo): CliContext & { closeStore(): Promise<void> } 
       return digester;
     },
     now: () => clock.now(),
+    env: io.env,
     async store() {
       handle ??= (io.openStore ?? openRedisStore)(ctx.settings(), clock);
       return (await handle).store;
+    },
+    async counters(): Promise<Counters> {
+      handle ??= (io.openStore ?? openRedisStore)(ctx.settings(), clock);
+      const { counters } = await handle;
+      if (!counters) throw new CliError('this store keeps no credit balances or usage counters', [], 3);
+      return counters;
     },
     print(text: string) {
       io.stdout.write(maskDigests(text));
@@ -141,10 +169,11 @@ function buildProgram(ctx: CliContext, io: CliIo): Command {
         '  KEYGATE_KEY_PREFIX   prefix of new keys (default kg)',
         '',
         'Exit codes: 0 ok, 1 refused (reason on stderr), 2 usage error, 3 store failure.',
+        '`check` exits 0 when keygate allows, 1 when it denies, 3 when keygate cannot be reached.',
       ].join('\n'),
     );
   const plan = root.command('plan').description('rate-limit and quota plans: set, list, show, delete');
-  const key = root.command('key').description('API keys: create, list, show, update, disable, enable, revoke, rotate, import');
+  const key = root.command('key').description('API keys: create, list, show, update, disable, enable, revoke, rotate, credits, import');
   const tree: CommandTree = { root, plan, key };
   for (const module of CLI_MODULES) module.register(tree, ctx);
   return root;
@@ -188,6 +217,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
       return 2;
     }
+    if (err instanceof CliExit) return err.exitCode;
     const { code, lines } = describeFailure(err, ctx);
     const [headline, ...details] = lines;
     io.stderr.write(maskDigests(`${PROGRAM_NAME}: ${headline}\n${details.map((d) => `${d}\n`).join('')}`));

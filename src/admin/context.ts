@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { Clock } from '../clock';
 import type { Digester } from '../keys/digest';
 import type { KeyStore } from '../keys/types';
+import type { CreditStore, UsageStore } from '../limits/types';
 
 /** Where the CLI writes; process.stdout and process.stderr fit, and so does a test buffer. */
 export interface OutputStream {
@@ -18,8 +19,13 @@ export interface AdminSettings {
   keyPrefix: string;
 }
 
+/** Credit balances and usage history: the limiter's side of the store (RedisLimiter on the same client). */
+export type Counters = CreditStore & UsageStore;
+
 export interface StoreHandle {
   store: KeyStore;
+  /** Credits and usage of the keys in `store`; a handle without it refuses the verbs that need them. */
+  counters?: Counters;
   close(): Promise<void>;
 }
 
@@ -27,7 +33,10 @@ export interface CliIo {
   stdout: OutputStream;
   stderr: OutputStream;
   env: Record<string, string | undefined>;
-  /** Opens the store the verbs act on; default: Redis at REDIS_URL. Opened only when a verb needs it. */
+  /**
+   * Opens the store the verbs act on; default: Redis at REDIS_URL (keys, plans, and a RedisLimiter
+   * on the same client for credits and usage). Opened only when a verb needs it.
+   */
   openStore?: (settings: AdminSettings, clock: Clock) => Promise<StoreHandle>;
   clock?: Clock;
 }
@@ -44,6 +53,14 @@ export class CliError extends Error {
   }
 }
 
+/** Ends a verb with an exit code and nothing on stderr (the verb printed its outcome: `check` denied → 1). */
+export class CliExit extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+    this.name = 'CliExit';
+  }
+}
+
 /** What every verb gets: settings, time, the store, and output that never shows a digest. */
 export interface CliContext {
   settings(): AdminSettings;
@@ -51,6 +68,10 @@ export interface CliContext {
   now(): number;
   clock: Clock;
   store(): Promise<KeyStore>;
+  /** Credit balances and usage history, from the same store (opened with it). */
+  counters(): Promise<Counters>;
+  /** The environment the CLI runs with (e.g. KEYGATE_GRPC_PORT for `check`). */
+  env: Readonly<Record<string, string | undefined>>;
   /** Writes text to stdout as is (after masking anything shaped like a digest). */
   print(text: string): void;
   /** Writes a value as JSON (one document, pretty-printed) to stdout. */

@@ -22,7 +22,10 @@ export interface KeyView {
   metadata: Record<string, string>;
   /** per-key limits that replace the plan's */
   limits?: string[];
+  /** true: the key carries a credit balance (requests spend credits; none left → quota_exceeded) */
   credits?: boolean;
+  /** The remaining credits, when the key carries credits and the caller read them (key show, key create). */
+  creditBalance?: number;
 }
 
 export function keyView(r: KeyRecord, now: number): KeyView {
@@ -64,8 +67,19 @@ export function keyRows(v: KeyView): [string, string][] {
     ['cidrs', v.cidrs.length > 0 ? v.cidrs.join(', ') : 'any address'],
     ['limits', v.limits ? `${v.limits.join(', ')} (instead of the plan's)` : "the plan's"],
     ['metadata', meta.length > 0 ? meta.map(([k, val]) => `${k}=${val}`).join(', ') : '-'],
-    ...(v.credits ? ([['credits', 'yes: requests also spend credits']] as [string, string][]) : []),
+    ...(v.credits ? ([['credits', creditText(v.creditBalance)]] as [string, string][]) : []),
   ];
+}
+
+function creditText(balance: number | undefined): string {
+  if (balance === undefined) return 'yes: requests also spend credits';
+  const left = balance === 0 ? 'none left: requests are denied quota_exceeded until credits are added' : 'requests spend them; they never reset';
+  return `${balance} remaining (${left})`;
+}
+
+/** A key view with its credit balance, for keys that carry credits. */
+export function withCreditBalance(view: KeyView, balance: number | undefined): KeyView {
+  return view.credits && balance !== undefined ? { ...view, creditBalance: balance } : view;
 }
 
 /** A plan as `--json` prints it: limits as `COUNT/WINDOW` text, as `plan set` and seed files take them. */
@@ -94,12 +108,15 @@ export function planRows(v: PlanView): [string, string][] {
   ];
 }
 
-/** A plain text table: a header row and aligned columns (the last column is not padded). */
-export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+/**
+ * A plain text table: a header row and aligned columns (the last column is not padded unless it
+ * is right-aligned). `rightAligned` lists the columns (by index) whose cells are right-aligned, numbers.
+ */
+export function table(header: readonly string[], rows: readonly (readonly string[])[], rightAligned: readonly number[] = []): string {
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
   const line = (cells: readonly string[]) =>
     cells
-      .map((cell, c) => (c === cells.length - 1 ? cell : cell.padEnd(widths[c])))
+      .map((cell, c) => (rightAligned.includes(c) ? cell.padStart(widths[c]) : c === cells.length - 1 ? cell : cell.padEnd(widths[c])))
       .join('  ')
       .trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';

@@ -1,5 +1,6 @@
 // keygate-admin key create | list | show | update | disable | enable | revoke | rotate | import.
 // Only `create` and `rotate` print a secret: the new one, once. Nothing prints a digest.
+// `key credits` lives in credits.ts; `key create --credits N` and `key show` use its balance here.
 import { InvalidArgumentError, Option } from 'commander';
 import { parseCidr } from '../../keys/cidr';
 import { generateKey, generateKeyId, isValidPrefix } from '../../keys/format';
@@ -10,7 +11,8 @@ import { CliError, collect, type CliContext, type CliModule } from '../context';
 import { importKeys, type ImportFormat } from '../key-import';
 import { canonicalRecord } from '../key-entry';
 import { iso, parseDuration, parseExpiry } from '../time';
-import { keyRows, keyView, labelled, table } from '../views';
+import { keyRows, keyView, labelled, table, withCreditBalance, type KeyView } from '../views';
+import { creditAmount } from './credits';
 
 const SECRET_WARNING = 'the key above is shown only this once; keygate stores only a digest of it, so store it safely now';
 
@@ -74,8 +76,15 @@ function parseKeyLimits(texts: readonly string[]): KeyRecord['limits'] {
 }
 
 /** Prints a new secret: `--json` as {"id","key",...}, else labelled lines; the warning goes to stderr. */
-function printNewSecret(ctx: CliContext, record: KeyRecord, secret: string, json: boolean | undefined, oldKeyValidUntil?: string): void {
-  const view = keyView(record, ctx.now());
+function printNewSecret(
+  ctx: CliContext,
+  record: KeyRecord,
+  secret: string,
+  json: boolean | undefined,
+  oldKeyValidUntil?: string,
+  creditBalance?: number,
+): void {
+  const view = withCreditBalance(keyView(record, ctx.now()), creditBalance);
   if (json) {
     const { id, ...rest } = view;
     ctx.printJson({ id, key: secret, ...(oldKeyValidUntil !== undefined && { oldKeyValidUntil }), ...rest });
@@ -112,10 +121,19 @@ export const keyCommands: CliModule = {
       .option('--cidr <cidr>', 'only requests from this IPv4/IPv6 range are allowed; repeatable', collect)
       .option('--prefix <prefix>', 'readable prefix of the key (default: KEYGATE_KEY_PREFIX or kg)')
       .option('--limit <COUNT/WINDOW>', "the key's own limits, replacing the plan's; repeatable", collect)
+      .option('--credits <n>', 'the key carries a balance of N credits: each request spends its cost, none left → 429 quota_exceeded', creditAmount(0))
       .option('--metadata <name=value>', 'free-form metadata; repeatable', collect)
       .option('--id <id>', 'the key id (default: random key_...)')
       .option('--json', 'print {"id","key",...} as JSON')
-      .addHelpText('after', '\nExample:\n  keygate-admin key create --owner acme --plan pro --scope read --expires 90d --json')
+      .addHelpText(
+        'after',
+        [
+          '',
+          'Examples:',
+          '  keygate-admin key create --owner acme --plan pro --scope read --expires 90d --json',
+          '  keygate-admin key create --owner trial-user --plan free --credits 1000',
+        ].join('\n'),
+      )
       .action(
         async (opts: {
           owner: string;
@@ -127,6 +145,7 @@ export const keyCommands: CliModule = {
           prefix?: string;
           limit?: string[];
           metadata?: string[];
+          credits?: number;
           id?: string;
           json?: boolean;
         }) => {
@@ -148,13 +167,34 @@ export const keyCommands: CliModule = {
             cidrs: [...new Set(opts.cidr ?? [])],
             metadata: parseMetadata(opts.metadata ?? []),
             limits: parseKeyLimits(opts.limit ?? []),
+            ...(opts.credits !== undefined && { credits: true }),
           });
           const problems = recordProblems(record);
           if (problems.length > 0) throw new CliError(problems.join('; '));
           await requirePlan(ctx, opts.plan);
+          // Open the counters before the key exists, so that a store without them refuses up front.
+          const counters = opts.credits === undefined ? undefined : await ctx.counters();
           const secret = generateKey(prefix);
           await (await ctx.store()).createKey(record, { digest: ctx.digester()(secret) });
-          printNewSecret(ctx, record, secret, opts.json);
+          if (counters === undefined || opts.credits === undefined) return printNewSecret(ctx, record, secret, opts.json);
+          // The key exists from here on: whatever happens next, its secret must be printed. Until the
+          // balance is written the key has 0 credits, so it is denied (quota_exceeded), never let through.
+          let failure: unknown;
+          try {
+            await counters.setCredits(record.id, opts.credits);
+          } catch (err) {
+            failure = err;
+          }
+          printNewSecret(ctx, record, secret, opts.json, undefined, failure === undefined ? opts.credits : 0);
+          if (failure !== undefined) {
+            const why = failure instanceof Error ? failure.message : String(failure);
+            throw new CliError(
+              `key ${record.id} was created, but its credit balance could not be set (${why.replace(/\s+/g, ' ')}); ` +
+                `it has 0 credits until: keygate-admin key credits ${record.id} --set ${opts.credits}`,
+              [],
+              3,
+            );
+          }
         },
       );
 
@@ -179,11 +219,13 @@ export const keyCommands: CliModule = {
 
     key
       .command('show')
-      .description('show one key')
+      .description('show one key (and its credit balance, when it carries credits)')
       .argument('<id>')
       .option('--json', 'print JSON')
       .action(async (id: string, opts: { json?: boolean }) => {
-        const view = keyView(await requireKey(ctx, id), ctx.now());
+        const record = await requireKey(ctx, id);
+        let view: KeyView = keyView(record, ctx.now());
+        if (record.credits) view = withCreditBalance(view, await (await ctx.counters()).getCredits(id));
         if (opts.json) ctx.printJson(view);
         else ctx.print(labelled(keyRows(view)));
       });
