@@ -1,6 +1,9 @@
 // loadConfig(env): every setting keygate reads from the environment, validated together into one
 // frozen Config. A bad environment produces one ConfigError that names every bad variable.
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { isValidPrefix } from './keys/format';
+import { redisUrlProblem } from './redis';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 export type StoreErrorPolicy = 'allow' | 'deny';
@@ -33,6 +36,16 @@ export interface Config {
   shutdownTimeoutMs: number;
   metricsOwnerCap: number;
   authRealm: string;
+  /** CA bundle (PEM file) to verify Redis's certificate with rediss://; unset = system CAs */
+  redisTlsCa?: string;
+  /** PEM files: with cert and key the gRPC listener speaks TLS; with a client CA it requires mTLS */
+  grpcTlsCert?: string;
+  grpcTlsKey?: string;
+  grpcTlsClientCa?: string;
+  /** how long past its TTL a cached key record may still be used while the store is unreachable */
+  cacheStaleMs: number;
+  /** processes serving the gRPC port (node:cluster); 1 = no cluster */
+  workers: number;
 }
 
 export class ConfigError extends Error {
@@ -76,6 +89,12 @@ export const SETTINGS: readonly SettingDoc[] = [
   { variable: 'KEYGATE_USAGE_RETENTION_DAYS', default: '90', meaning: 'days of per-key daily usage history kept in the store' },
   { variable: 'KEYGATE_SHUTDOWN_TIMEOUT_MS', default: '10000', meaning: 'on SIGTERM: longest wait for in-flight Checks before exit' },
   { variable: 'KEYGATE_METRICS_OWNER_CAP', default: '1000', meaning: 'most distinct owners labelled in usage metrics; later owners share the label `_other`' },
+  { variable: 'KEYGATE_REDIS_TLS_CA', default: '(unset: system CAs)', meaning: 'PEM file of the CA that signed Redis\'s certificate, for `rediss://`' },
+  { variable: 'KEYGATE_GRPC_TLS_CERT', default: '(unset: plaintext)', meaning: 'PEM certificate (chain) of the gRPC listener; with `KEYGATE_GRPC_TLS_KEY` the listener speaks TLS' },
+  { variable: 'KEYGATE_GRPC_TLS_KEY', default: '(unset)', meaning: 'PEM private key of the gRPC listener' },
+  { variable: 'KEYGATE_GRPC_TLS_CLIENT_CA', default: '(unset: no client certificates)', meaning: 'PEM CA bundle: when set, Envoy must present a client certificate signed by it (mTLS)' },
+  { variable: 'KEYGATE_CACHE_STALE_MS', default: '0', meaning: 'while the store is unreachable, a cached key record may be used this long past its TTL (0 = never)' },
+  { variable: 'KEYGATE_WORKERS', default: '1', meaning: 'processes serving the gRPC port (`auto` = one per CPU); metrics are aggregated across them' },
   { variable: 'KEYGATE_AUTH_REALM', default: 'keygate', meaning: 'realm in the `WWW-Authenticate` header of 401 answers' },
 ];
 
@@ -123,14 +142,8 @@ export function loadConfig(env: Env): Readonly<Config> {
 
   const redisUrl = get('REDIS_URL');
   if (redisUrl !== undefined) {
-    let ok = false;
-    try {
-      const u = new URL(redisUrl);
-      ok = (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '';
-    } catch {
-      ok = false;
-    }
-    if (!ok) problems.push('REDIS_URL: must look like redis://host:port or rediss://host:port (value not shown: it may hold a password)');
+    const problem = redisUrlProblem(redisUrl);
+    if (problem) problems.push(`REDIS_URL: ${problem} (value not shown: it may hold a password)`);
   }
 
   const keyHeaders = (get('KEYGATE_KEY_HEADERS') ?? 'x-api-key,authorization')
@@ -154,6 +167,25 @@ export function loadConfig(env: Env): Readonly<Config> {
   if (keyPepper !== undefined && keyPepper.length < 16) problems.push('KEYGATE_KEY_PEPPER: must be at least 16 characters (value not shown)');
   const authRealm = get('KEYGATE_AUTH_REALM') ?? 'keygate';
   if (!/^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,100}$/.test(authRealm)) problems.push(`KEYGATE_AUTH_REALM: must be printable text without quotes or backslashes`);
+
+  const file = (name: string): string | undefined => {
+    const v = get(name);
+    if (v !== undefined && !existsSync(v)) problems.push(`${name}="${v}": no such file`);
+    return v;
+  };
+  const grpcTlsCert = file('KEYGATE_GRPC_TLS_CERT');
+  const grpcTlsKey = file('KEYGATE_GRPC_TLS_KEY');
+  const grpcTlsClientCa = file('KEYGATE_GRPC_TLS_CLIENT_CA');
+  if ((grpcTlsCert === undefined) !== (grpcTlsKey === undefined)) {
+    problems.push('KEYGATE_GRPC_TLS_CERT and KEYGATE_GRPC_TLS_KEY: set both or neither');
+  }
+  if (grpcTlsClientCa !== undefined && grpcTlsCert === undefined) {
+    problems.push('KEYGATE_GRPC_TLS_CLIENT_CA: needs KEYGATE_GRPC_TLS_CERT and KEYGATE_GRPC_TLS_KEY (mTLS is TLS first)');
+  }
+  const workersText = get('KEYGATE_WORKERS')?.toLowerCase();
+  let workers = 1;
+  if (workersText === 'auto') workers = Math.max(1, availableParallelism());
+  else if (workersText !== undefined) workers = int('KEYGATE_WORKERS', 1, 1, 256);
 
   const config: Config = {
     redisUrl,
@@ -181,6 +213,12 @@ export function loadConfig(env: Env): Readonly<Config> {
     shutdownTimeoutMs: int('KEYGATE_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     metricsOwnerCap: int('KEYGATE_METRICS_OWNER_CAP', 1000, 1, 1_000_000),
     authRealm,
+    redisTlsCa: file('KEYGATE_REDIS_TLS_CA'),
+    grpcTlsCert,
+    grpcTlsKey,
+    grpcTlsClientCa,
+    cacheStaleMs: int('KEYGATE_CACHE_STALE_MS', 0, 0, 86_400_000),
+    workers,
   };
   const portProblem = problems.some((p) => p.startsWith('KEYGATE_GRPC_PORT=') || p.startsWith('KEYGATE_HTTP_PORT='));
   if (config.grpcPort !== 0 && config.grpcPort === config.httpPort && !portProblem) {

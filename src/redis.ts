@@ -3,6 +3,17 @@
 // command and connect timeouts, TCP keep-alive and capped reconnect backoff.
 import Redis, { type RedisOptions } from 'ioredis';
 
+/** Why a REDIS_URL cannot be used, or null when it can. Never echoes the URL (it may hold a password). */
+export function redisUrlProblem(url: string): string | null {
+  try {
+    const u = new URL(url);
+    if ((u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '') return null;
+  } catch {
+    // fall through
+  }
+  return 'must look like redis://host:port or rediss://host:port';
+}
+
 export interface RedisClientOptions {
   /** ms a single command may take before it fails (the Check deadline bounds it too) */
   commandTimeoutMs?: number;

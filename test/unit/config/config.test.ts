@@ -54,6 +54,12 @@ const FIELD_OF: Record<string, { field: keyof Config; parse: (text: string) => u
   KEYGATE_SHUTDOWN_TIMEOUT_MS: { field: 'shutdownTimeoutMs', parse: Number },
   KEYGATE_METRICS_OWNER_CAP: { field: 'metricsOwnerCap', parse: Number },
   KEYGATE_AUTH_REALM: { field: 'authRealm', parse: (t) => t },
+  KEYGATE_REDIS_TLS_CA: { field: 'redisTlsCa', parse: () => undefined },
+  KEYGATE_GRPC_TLS_CERT: { field: 'grpcTlsCert', parse: () => undefined },
+  KEYGATE_GRPC_TLS_KEY: { field: 'grpcTlsKey', parse: () => undefined },
+  KEYGATE_GRPC_TLS_CLIENT_CA: { field: 'grpcTlsClientCa', parse: () => undefined },
+  KEYGATE_CACHE_STALE_MS: { field: 'cacheStaleMs', parse: Number },
+  KEYGATE_WORKERS: { field: 'workers', parse: Number },
 };
 
 describe('loadConfig defaults', () => {
@@ -125,6 +131,12 @@ describe('loadConfig defaults', () => {
       KEYGATE_SHUTDOWN_TIMEOUT_MS: '0',
       KEYGATE_METRICS_OWNER_CAP: '1',
       KEYGATE_AUTH_REALM: 'Acme API',
+      KEYGATE_REDIS_TLS_CA: __filename,
+      KEYGATE_GRPC_TLS_CERT: __filename,
+      KEYGATE_GRPC_TLS_KEY: __filename,
+      KEYGATE_GRPC_TLS_CLIENT_CA: __filename,
+      KEYGATE_CACHE_STALE_MS: '5000',
+      KEYGATE_WORKERS: '3',
     });
     expect(c).toEqual({
       redisUrl: 'rediss://user:pw@redis.example:6380/2',
@@ -152,6 +164,12 @@ describe('loadConfig defaults', () => {
       shutdownTimeoutMs: 0,
       metricsOwnerCap: 1,
       authRealm: 'Acme API',
+      redisTlsCa: __filename,
+      grpcTlsCert: __filename,
+      grpcTlsKey: __filename,
+      grpcTlsClientCa: __filename,
+      cacheStaleMs: 5000,
+      workers: 3,
     });
   });
 
@@ -393,5 +411,20 @@ describe('README', () => {
       .filter((line) => line.trimStart().startsWith('|'));
     const missing = SETTINGS.map((s) => s.variable).filter((v) => !tableRows.some((row) => row.includes(`\`${v}\``) || row.includes(`| ${v} `)));
     expect(missing, 'settings missing from the README table').toEqual([]);
+  });
+});
+
+describe('TLS files and workers', () => {
+  it('refuses a TLS file that does not exist, naming the variable', () => {
+    expect(refusedFor('KEYGATE_REDIS_TLS_CA', '/nonexistent/ca.pem')).toMatch(/no such file/);
+  });
+  it('refuses a certificate without a key, and a client CA without a certificate', () => {
+    expect(() => loadConfig({ KEYGATE_GRPC_TLS_CERT: __filename })).toThrow(/set both or neither/);
+    expect(() => loadConfig({ KEYGATE_GRPC_TLS_CLIENT_CA: __filename })).toThrow(/mTLS is TLS first/);
+  });
+  it('KEYGATE_WORKERS: a number, or auto for one per CPU', () => {
+    expect(loadConfig({ KEYGATE_WORKERS: 'auto' }).workers).toBeGreaterThanOrEqual(1);
+    expect(loadConfig({ KEYGATE_WORKERS: '2' }).workers).toBe(2);
+    expect(refusedFor('KEYGATE_WORKERS', 'many')).toMatch(/whole number/);
   });
 });
