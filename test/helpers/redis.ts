@@ -46,6 +46,17 @@ export interface RedisServer {
   process(): ChildProcess;
   /** Stops the server, disconnects the helper's clients and removes its directory. */
   close(): Promise<void>;
+  /**
+   * Records the commands clients send from now on (MONITOR), without those run inside Lua
+   * scripts: the round trips keygate makes. `sent()` waits until everything sent before it is in.
+   */
+  monitor(): Promise<CommandMonitor>;
+}
+
+export interface CommandMonitor {
+  /** lower-case names of the commands clients sent, in order */
+  sent(): Promise<string[]>;
+  stop(): void;
 }
 
 export async function startRedis(extraArgs: string[] = []): Promise<RedisServer> {
@@ -104,6 +115,33 @@ export async function startRedis(extraArgs: string[] = []): Promise<RedisServer>
       await launch();
     },
     process: () => child,
+    async monitor() {
+      const watcher = server.client();
+      const feed = await watcher.monitor();
+      const seen: string[] = [];
+      let markers = 0;
+      feed.on('monitor', (_time: string, args: string[], source: string) => {
+        if (source === 'lua') return;
+        seen.push(String(args[0]).toLowerCase());
+      });
+      return {
+        async sent() {
+          const marker = `keygate-test-marker-${++markers}`;
+          await admin.echo(marker);
+          const deadline = Date.now() + 5000;
+          while (!seen.includes('echo')) {
+            if (Date.now() > deadline) throw new Error('MONITOR did not deliver the marker in 5 s');
+            await new Promise((r) => setImmediate(r));
+          }
+          const upTo = seen.indexOf('echo');
+          return seen.splice(0, upTo + 1).slice(0, upTo);
+        },
+        stop() {
+          feed.disconnect();
+          watcher.disconnect();
+        },
+      };
+    },
     async close() {
       for (const c of clients) c.disconnect();
       await server.stop();
