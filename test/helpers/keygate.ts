@@ -17,7 +17,11 @@ export interface TestKeygate extends RunningKeygate {
   close(): Promise<void>;
 }
 
-export async function startTestKeygate(env: Record<string, string | undefined> = {}, clock?: Clock): Promise<TestKeygate> {
+export async function startTestKeygate(
+  env: Record<string, string | undefined> = {},
+  clock?: Clock,
+  opts: { readinessIntervalMs?: number } = {},
+): Promise<TestKeygate> {
   const config = loadConfig({
     KEYGATE_GRPC_HOST: '127.0.0.1',
     KEYGATE_GRPC_PORT: '0',
@@ -35,7 +39,7 @@ export async function startTestKeygate(env: Record<string, string | undefined> =
     },
   });
   const logger = createLogger(config.logLevel, sink);
-  const app = await startKeygate({ config, logger, clock });
+  const app = await startKeygate({ config, logger, clock, ...opts });
   const Client = OfficialAuthorizationClient();
   const client = new Client(`127.0.0.1:${app.grpcPort}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, unknown>;
   return {

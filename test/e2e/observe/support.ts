@@ -3,13 +3,10 @@
 // keygate started with a short readiness interval (startTestKeygate's twin for health tests).
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
-import { startKeygate, type RunningKeygate } from '../../../src/app';
 import type { Clock } from '../../../src/clock';
-import { loadConfig } from '../../../src/config';
 import { loadKeygateProtos } from '../../../src/grpc/protos';
-import { createLogger } from '../../../src/log';
+import { startTestKeygate, type TestKeygate } from '../../helpers/keygate';
 
 export interface HttpAnswer {
   status: number;
@@ -110,31 +107,12 @@ export function healthCheck(client: grpc.Client & Record<string, any>, service =
   });
 }
 
-export interface HarnessKeygate extends RunningKeygate {
-  logs: string[];
-  close(): Promise<void>;
-}
+export type HarnessKeygate = TestKeygate;
 
 /** A whole keygate on loopback with free ports, its logs captured, and startKeygate's options. */
-export async function startObservedKeygate(
+export function startObservedKeygate(
   env: Record<string, string | undefined>,
   opts: { clock?: Clock; readinessIntervalMs?: number } = {},
 ): Promise<HarnessKeygate> {
-  const config = loadConfig({
-    KEYGATE_GRPC_HOST: '127.0.0.1',
-    KEYGATE_GRPC_PORT: '0',
-    KEYGATE_HTTP_HOST: '127.0.0.1',
-    KEYGATE_HTTP_PORT: '0',
-    KEYGATE_LOG_LEVEL: 'debug',
-    ...env,
-  });
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      logs.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
-      cb();
-    },
-  });
-  const app = await startKeygate({ config, logger: createLogger(config.logLevel, sink), ...opts });
-  return { ...app, logs, close: () => app.stop({ timeoutMs: 1000 }) };
+  return startTestKeygate(env, opts.clock, { readinessIntervalMs: opts.readinessIntervalMs });
 }
