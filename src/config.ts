@@ -87,7 +87,7 @@ export const SETTINGS: readonly SettingDoc[] = [
   { variable: 'KEYGATE_QUOTA_ON_STORE_ERROR', default: 'deny', meaning: '`deny`: a store failure during the quota charge fails the Check; `allow`: the Check is allowed uncharged (counted and logged)' },
   { variable: 'KEYGATE_SHADOW', default: 'false', meaning: 'shadow mode for every plan: quota decisions are computed, counted and reported, never enforced' },
   { variable: 'KEYGATE_USAGE_RETENTION_DAYS', default: '90', meaning: 'days of per-key daily usage history kept in the store' },
-  { variable: 'KEYGATE_SHUTDOWN_TIMEOUT_MS', default: '10000', meaning: 'on SIGTERM: longest wait for in-flight Checks before exit' },
+  { variable: 'KEYGATE_SHUTDOWN_TIMEOUT_MS', default: '10000', meaning: 'on SIGTERM: bound of the whole drain — NOT_SERVING at once, a grace of half of it (at most 5 s) still serving, then in-flight Checks finish; past it they are cancelled' },
   { variable: 'KEYGATE_METRICS_OWNER_CAP', default: '1000', meaning: 'most distinct owners labelled in usage metrics; later owners share the label `_other`' },
   { variable: 'KEYGATE_REDIS_TLS_CA', default: '(unset: system CAs)', meaning: 'PEM file of the CA that signed Redis\'s certificate, for `rediss://`' },
   { variable: 'KEYGATE_GRPC_TLS_CERT', default: '(unset: plaintext)', meaning: 'PEM certificate (chain) of the gRPC listener; with `KEYGATE_GRPC_TLS_KEY` the listener speaks TLS' },

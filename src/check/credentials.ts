@@ -17,19 +17,28 @@ export type CredentialResult =
 
 const AUTH_SCHEME_RE = /^\s*(bearer|apikey)\s+(\S+)\s*$/i;
 
-/** The candidate keys in one header value; a comma-merged value may carry several. */
+/**
+ * The candidate keys in one header value; a comma-merged value may carry several. In
+ * Authorization, parts with another scheme (`Basic …`) are not ours; but once a part is ours,
+ * a bare token beside it (`Bearer K1, K2`) is a second key, not something to ignore.
+ */
 function keysInHeader(name: string, value: string): string[] {
   const out: string[] = [];
-  for (const part of value.split(',')) {
-    if (name === 'authorization') {
-      const m = AUTH_SCHEME_RE.exec(part);
-      if (m) out.push(m[2]);
-    } else {
+  const parts = value.split(',');
+  if (name !== 'authorization') {
+    for (const part of parts) {
       const t = part.trim();
       if (t !== '') out.push(t);
     }
+    return out;
   }
-  return out;
+  const bare: string[] = [];
+  for (const part of parts) {
+    const m = AUTH_SCHEME_RE.exec(part);
+    if (m) out.push(m[2]);
+    else if (/^\s*\S+\s*$/.test(part)) bare.push(part.trim());
+  }
+  return out.length > 0 ? out.concat(bare) : out;
 }
 
 /** The values of query parameter `param` in a request path, percent-decoded. */

@@ -1,18 +1,22 @@
 // Proto → CheckInput: reads only what the Check path needs from a decoded CheckRequest, in
 // either header form Envoy sends (the `headers` map, or `header_map` with raw byte values when
 // encode_raw_headers is on). Never throws: missing parts become absent fields.
+//
+// Every header is kept, however many there are. Ignoring headers past some count (as an earlier
+// version did past 1000 names) lets a request hide a header from the Check: a client-sent
+// `x-keygate-…` header past the limit was not removed before the request went upstream, and a
+// second key past it escaped the two-keys conflict check (found by test/fuzz). The work stays
+// bounded by the gRPC receive limit (1 MiB per CheckRequest, see grpc/server.ts), which bounds
+// the decoded message this map is built from.
 import type { CheckInput } from '../check/request';
 import type { CheckRequestObject } from './protos';
-
-/** Headers beyond this many are ignored (Envoy's own default limit is 100). */
-export const MAX_HEADERS = 1000;
 
 export function toCheckInput(req: CheckRequestObject | undefined | null): CheckInput {
   const attrs = req?.attributes;
   const http = attrs?.request?.http;
   const headers = new Map<string, string[]>();
   const add = (rawName: unknown, value: string) => {
-    if (typeof rawName !== 'string' || headers.size >= MAX_HEADERS) return;
+    if (typeof rawName !== 'string') return;
     const name = rawName.toLowerCase();
     const list = headers.get(name);
     if (list) list.push(value);

@@ -3,9 +3,11 @@
 // each Check by a deadline: a store that fails or is slower than the deadline ends the RPC with
 // UNAVAILABLE, so Envoy's failure_mode_allow / status_on_error decide. Never a hang, never an
 // allow by accident.
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { CheckOutcome } from '../check/check';
 import type { CheckInput } from '../check/request';
+import { StoreDeadlineError } from '../check/store-budget';
 import type { HealthState } from '../health';
 import { AUTHORIZATION_SERVICE, loadKeygateProtos, type CheckRequestObject, type CheckResponseObject } from './protos';
 import { toCheckInput } from './request';
@@ -43,6 +45,12 @@ export interface KeygateGrpcServer {
   server: grpc.Server;
   /** Number of Checks being answered right now. */
   inflight(): number;
+  /**
+   * Ends every open Health/Watch stream (after its last status). Called by the drain right
+   * before the server shuts down: a Watch never ends by itself, and an open stream would hold
+   * a graceful shutdown until it is forced.
+   */
+  endWatches(): void;
 }
 
 export function createGrpcServer(opts: GrpcServerOptions): KeygateGrpcServer {
@@ -79,7 +87,8 @@ export function createGrpcServer(opts: GrpcServerOptions): KeygateGrpcServer {
       (cause: unknown) => {
         clearTimeout(timer);
         inflight--;
-        const isDeadline = cause instanceof DeadlineError;
+        // The Check's own store budget (src/check/store-budget.ts) ends first; this timer is the backstop.
+        const isDeadline = cause instanceof DeadlineError || cause instanceof StoreDeadlineError;
         callback({
           code: grpc.status.UNAVAILABLE,
           details: isDeadline ? `keygate: store did not answer within ${opts.timeoutMs} ms` : 'keygate: store unavailable',
@@ -88,9 +97,17 @@ export function createGrpcServer(opts: GrpcServerOptions): KeygateGrpcServer {
       },
     );
   };
+  const watches = new Set<grpc.ServerWritableStream<unknown, unknown>>();
   server.addService(protos.authorizationService, { Check });
-  server.addService(protos.healthService, healthImplementation(opts.health));
-  return { server, inflight: () => inflight };
+  server.addService(protos.healthService, healthImplementation(opts.health, watches));
+  return {
+    server,
+    inflight: () => inflight,
+    endWatches() {
+      for (const call of [...watches]) call.end();
+      watches.clear();
+    },
+  };
 }
 
 function elapsed(started: bigint): number {
@@ -100,7 +117,7 @@ function elapsed(started: bigint): number {
 /** Services the health endpoint answers for: "" (the whole server) and the Authorization service. */
 const HEALTH_SERVICES = new Set(['', AUTHORIZATION_SERVICE]);
 
-function healthImplementation(health: HealthState): grpc.UntypedServiceImplementation {
+function healthImplementation(health: HealthState, watches: Set<grpc.ServerWritableStream<unknown, unknown>>): grpc.UntypedServiceImplementation {
   return {
     Check(call: grpc.ServerUnaryCall<{ service?: string }, unknown>, callback: grpc.sendUnaryData<unknown>) {
       const service = call.request?.service ?? '';
@@ -117,11 +134,36 @@ function healthImplementation(health: HealthState): grpc.UntypedServiceImplement
         return;
       }
       call.write({ status: health.state });
-      const stop = health.onChange((s) => call.write({ status: s }));
+      const unlisten = health.onChange((s) => call.write({ status: s }));
+      watches.add(call);
+      const stop = () => {
+        unlisten();
+        watches.delete(call);
+      };
       call.on('cancelled', stop);
       call.on('close', stop);
+      call.on('finish', stop);
     },
   };
+}
+
+/** PEM files of the gRPC listener's TLS (KEYGATE_GRPC_TLS_CERT / _KEY / _CLIENT_CA). */
+export interface GrpcTlsFiles {
+  grpcTlsCert?: string;
+  grpcTlsKey?: string;
+  grpcTlsClientCa?: string;
+}
+
+/**
+ * The listener's credentials: plaintext without a certificate; TLS with a certificate and key;
+ * mTLS when a client CA is given too (a client must present a certificate that CA signed, or
+ * the handshake fails before any RPC). Reads the files now, so a bad file fails start-up.
+ */
+export function grpcServerCredentials(tls: GrpcTlsFiles): grpc.ServerCredentials {
+  if (!tls.grpcTlsCert || !tls.grpcTlsKey) return grpc.ServerCredentials.createInsecure();
+  const pair = { cert_chain: readFileSync(tls.grpcTlsCert), private_key: readFileSync(tls.grpcTlsKey) };
+  if (!tls.grpcTlsClientCa) return grpc.ServerCredentials.createSsl(null, [pair], false);
+  return grpc.ServerCredentials.createSsl(readFileSync(tls.grpcTlsClientCa), [pair], true);
 }
 
 /** Binds the server; resolves with the port actually bound (useful with port 0). */

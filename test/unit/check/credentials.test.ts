@@ -57,6 +57,9 @@ describe('findCredential: headers', () => {
 
   it('a comma-merged Authorization with one key scheme and a Basic credential carries that one key', () => {
     expect(findCredential(input({ authorization: 'Basic dXNlcjpw, Bearer K1' }), DEFAULT_HEADERS)).toEqual(found('K1', ['authorization']));
+    // a bare token beside our scheme is a second key, not noise
+    expect(findCredential(input({ authorization: 'Bearer K1, K2' }), DEFAULT_HEADERS)).toEqual({ kind: 'conflict' });
+    expect(findCredential(input({ authorization: 'Bearer K1, K1' }), DEFAULT_HEADERS)).toEqual(found('K1', ['authorization']));
   });
 
   it('the same key in two headers is found once, and both headers are reported for removal', () => {
