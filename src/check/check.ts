@@ -12,6 +12,15 @@
 //   8. plan              the key's plan (or its own limits)
 //   9. limits            one atomic charge of every limit (and credits)
 //  10. allow             identity headers, key removal, rate-limit headers, metadata
+//
+// Store failures follow one policy (README "Store failures"): every store call of a Check draws
+// on one StoreBudget that ends before the RPC deadline (src/check/store-budget.ts). When a call
+// fails or runs out of budget, phase 4 and 8 may use a cached value past its TTL (at most
+// KEYGATE_CACHE_STALE_MS; never a remembered unknown key or plan), phase 9 may allow the request
+// uncharged (KEYGATE_QUOTA_ON_STORE_ERROR=allow, marked by the `quota: unchecked` upstream
+// header), and a denial stands when its usage counter cannot be written. Anything else throws,
+// and the adapter answers UNAVAILABLE. Each fallback taken is listed in the outcome's
+// storeFallbacks for metrics and logs.
 import type { Clock } from '../clock';
 import type { Config } from '../config';
 import { CidrAllowlist } from '../keys/cidr';
@@ -25,10 +34,18 @@ import type { DenyReason } from './reasons';
 import type { CheckInput } from './request';
 import { firstHeader } from './request';
 import { rateLimitHeaders, retryAfterSeconds, type HeaderPair } from './ratelimit-headers';
+import { StoreBudget, storeBudgetMs, type StaleValue, type StoreFallback, type StoreFallbackKind } from './store-budget';
 
 export interface KeyLookup {
   lookup(digest: string): Promise<KeyRecord | null>;
   plan(name: string): Promise<Plan | null>;
+  /**
+   * For when the store fails: the cached record of a digest within its stale bound, else
+   * undefined. Never an unknown key (a remembered null), never an entry an invalidation dropped.
+   */
+  staleKey?(digest: string): StaleValue<KeyRecord> | undefined;
+  /** The same for a plan. */
+  stalePlan?(name: string): StaleValue<Plan> | undefined;
 }
 
 /** Usage counters for denials decided before the limiter runs (the limiter records its own). */
@@ -47,6 +64,8 @@ export interface CheckDeps {
     | 'trustExternalAddress'
     | 'shadow'
     | 'authRealm'
+    | 'checkTimeoutMs'
+    | 'quotaOnStoreError'
   >;
   clock: Clock;
   keys: KeyLookup;
@@ -74,7 +93,10 @@ export interface Allowed {
   responseHeaders: HeaderPair[];
   /** set when a limit would have denied but shadow mode let the request pass */
   shadowDenial?: DenyReason;
+  /** absent when the request was let through uncharged (fallback quota_unchecked) */
   charge?: ChargeResult;
+  /** the store failures this answer survived, when any */
+  storeFallbacks?: StoreFallback[];
 }
 
 export interface Denied {
@@ -88,6 +110,8 @@ export interface Denied {
   retryAfterSeconds?: number;
   /** for rate_limited / quota_exceeded: the window of the limit that refused, or 'credits' */
   deniedWindow?: Window | 'credits';
+  /** the store failures this answer survived, when any */
+  storeFallbacks?: StoreFallback[];
 }
 
 export type CheckOutcome = Allowed | Denied;
@@ -127,7 +151,27 @@ function allowlistOf(key: KeyRecord): CidrAllowlist {
   return list;
 }
 
+/** Value of the `quota` upstream header when the request passed without its quota charge. */
+export const QUOTA_UNCHECKED = 'unchecked';
+
+/** One Check's store budget and the fallbacks it took. */
+interface StoreState {
+  budget: StoreBudget;
+  fallbacks: StoreFallback[];
+}
+
 export async function check(input: CheckInput, deps: CheckDeps): Promise<CheckOutcome> {
+  const store: StoreState = { budget: new StoreBudget(storeBudgetMs(deps.config.checkTimeoutMs)), fallbacks: [] };
+  try {
+    const outcome = await decide(input, deps, store);
+    if (store.fallbacks.length > 0) outcome.storeFallbacks = store.fallbacks;
+    return outcome;
+  } finally {
+    store.budget.dispose();
+  }
+}
+
+async function decide(input: CheckInput, deps: CheckDeps, store: StoreState): Promise<CheckOutcome> {
   const { config } = deps;
   const now = deps.clock.now();
 
@@ -148,36 +192,44 @@ export async function check(input: CheckInput, deps: CheckDeps): Promise<CheckOu
     return deny('invalid_api_key', { detail: `${shape} key`, responseHeaders: [authenticate(config.authRealm, true)] });
   }
 
-  // 4. key record
-  const key = await deps.keys.lookup(deps.digest(cred.secret));
+  // 4. key record (stale within bounds when the store fails)
+  const digest = deps.digest(cred.secret);
+  const key = await orStale(store, 'stale_key', () => deps.keys.lookup(digest), () => deps.keys.staleKey?.(digest));
   if (!key) return deny('invalid_api_key', { detail: 'unknown key', responseHeaders: [authenticate(config.authRealm, true)] });
 
   // 5. status
   if (key.status === 'revoked') return deny('invalid_api_key', { key, detail: 'revoked key', responseHeaders: [authenticate(config.authRealm, true)] });
-  if (key.status !== 'active') return await denyKnown('disabled_api_key', key, deps, now, [authenticate(config.authRealm, true)]);
+  if (key.status !== 'active') return await denyKnown('disabled_api_key', key, deps, store, now, [authenticate(config.authRealm, true)]);
   if (key.expiresAt !== undefined && key.expiresAt <= now) {
-    return await denyKnown('expired_api_key', key, deps, now, [authenticate(config.authRealm, true)]);
+    return await denyKnown('expired_api_key', key, deps, store, now, [authenticate(config.authRealm, true)]);
   }
 
   // 6. source address
   if (key.cidrs.length > 0) {
     const address = config.trustExternalAddress ? firstHeader(input, 'x-envoy-external-address') : input.sourceAddress;
-    if (!allowlistOf(key).allows(address)) return await denyKnown('ip_not_allowed', key, deps, now);
+    if (!allowlistOf(key).allows(address)) return await denyKnown('ip_not_allowed', key, deps, store, now);
   }
 
   // 7. scope
   if (route.scope !== undefined && !scopeGranted(key.scopes, route.scope)) {
-    return await denyKnown('insufficient_scope', key, deps, now);
+    return await denyKnown('insufficient_scope', key, deps, store, now);
   }
 
-  // 8. plan
-  const plan = await deps.keys.plan(key.plan);
-  if (!plan) return await denyKnown('plan_not_found', key, deps, now);
+  // 8. plan (stale within bounds when the store fails)
+  const plan = await orStale(store, 'stale_plan', () => deps.keys.plan(key.plan), () => deps.keys.stalePlan?.(key.plan));
+  if (!plan) return await denyKnown('plan_not_found', key, deps, store, now);
   const limits: readonly Limit[] = effectiveLimits(plan, key.limits);
   const shadow = config.shadow || plan.shadow === true;
 
-  // 9. limits
-  const charge = await deps.limiter.charge({ keyId: key.id, limits, cost: route.cost, now, credits: key.credits === true, shadow });
+  // 9. limits (on a store failure: UNAVAILABLE, or uncharged when the policy says allow)
+  let charge: ChargeResult | undefined;
+  try {
+    charge = await store.budget.run(() => deps.limiter.charge({ keyId: key.id, limits, cost: route.cost, now, credits: key.credits === true, shadow }));
+  } catch (cause) {
+    if (config.quotaOnStoreError !== 'allow') throw cause;
+    store.fallbacks.push({ kind: 'quota_unchecked', cause });
+  }
+  if (!charge) return allow(input, key, cred, config, undefined, []);
   const limitHeaders = rateLimitHeaders(charge.states, now);
   if (!charge.allowed) {
     const retry = charge.retryAfterMs >= 0 ? retryAfterSeconds(charge.retryAfterMs) : undefined;
@@ -187,13 +239,30 @@ export async function check(input: CheckInput, deps: CheckDeps): Promise<CheckOu
   }
 
   // 10. allow
+  return allow(input, key, cred, config, charge, limitHeaders);
+}
+
+/**
+ * The allowed answer. `charge` undefined: the quota was not charged (store failure, policy
+ * allow): the upstream learns it from `<prefix>quota: unchecked`, the client gets no rate-limit
+ * headers (there is no count to report).
+ */
+function allow(
+  input: CheckInput,
+  key: KeyRecord,
+  cred: { headers: readonly string[]; inQuery: boolean },
+  config: CheckDeps['config'],
+  charge: ChargeResult | undefined,
+  limitHeaders: HeaderPair[],
+): Allowed {
   const prefix = config.upstreamHeaderPrefix;
   const upstreamHeaders: HeaderPair[] = [
     [`${prefix}key-id`, key.id],
     [`${prefix}owner`, key.owner],
     [`${prefix}plan`, key.plan],
   ];
-  if (charge.wouldDeny) upstreamHeaders.push([`${prefix}shadow-denial`, charge.wouldDeny]);
+  if (charge?.wouldDeny) upstreamHeaders.push([`${prefix}shadow-denial`, charge.wouldDeny]);
+  if (!charge) upstreamHeaders.push([`${prefix}quota`, QUOTA_UNCHECKED]);
   const ours = new Set(upstreamHeaders.map(([n]) => n));
   const removeHeaders = [...cred.headers];
   for (const name of input.headers.keys()) {
@@ -207,13 +276,40 @@ export async function check(input: CheckInput, deps: CheckDeps): Promise<CheckOu
     removeHeaders,
     removeQueryParams: cred.inQuery && config.queryParam ? [config.queryParam] : [],
     responseHeaders: limitHeaders,
-    shadowDenial: charge.wouldDeny,
+    shadowDenial: charge?.wouldDeny,
     charge,
   };
 }
 
-async function denyKnown(reason: DenyReason, key: KeyRecord, deps: CheckDeps, now: number, headers: HeaderPair[] = []): Promise<Denied> {
-  if (deps.usage) await deps.usage.recordUsage(key.id, reason, now);
+/**
+ * A store read within the Check's budget; when it fails (throws or runs out of budget), the
+ * cached value within its stale bound, noted as a fallback; else the failure propagates.
+ */
+async function orStale<T>(store: StoreState, kind: StoreFallbackKind, read: () => Promise<T | null>, stale: () => StaleValue<T> | undefined): Promise<T | null> {
+  try {
+    return await store.budget.run(read);
+  } catch (cause) {
+    const kept = stale();
+    if (!kept) throw cause;
+    store.fallbacks.push({ kind, staleMs: kept.staleMs, cause });
+    return kept.value;
+  }
+}
+
+/**
+ * A denial of an identified key, counted in its usage history. The denial does not depend on
+ * the count: when the store cannot take it within the budget, the denial stands (fail closed)
+ * and the lost count is noted as a fallback.
+ */
+async function denyKnown(reason: DenyReason, key: KeyRecord, deps: CheckDeps, store: StoreState, now: number, headers: HeaderPair[] = []): Promise<Denied> {
+  const usage = deps.usage;
+  if (usage) {
+    try {
+      await store.budget.run(() => usage.recordUsage(key.id, reason, now));
+    } catch (cause) {
+      store.fallbacks.push({ kind: 'usage_unrecorded', cause });
+    }
+  }
   return deny(reason, { key, responseHeaders: headers });
 }
 

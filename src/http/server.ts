@@ -1,14 +1,23 @@
 // The operator's HTTP endpoints: /metrics (Prometheus text format), /healthz (the process is
 // alive) and /readyz (the store answers and keygate is not draining; 503 with the reason otherwise).
 import http from 'node:http';
-import type { Registry } from 'prom-client';
-import type { HealthState } from '../health';
+
+/** Where /readyz reads readiness: null when ready, else the reason (HealthState fits). */
+export interface ReadinessView {
+  readonly problem: string | null;
+}
+
+/** Where /metrics reads the exposition (a prom-client Registry fits; so does a cluster aggregate). */
+export interface MetricsSource {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
 
 export interface HttpServerOptions {
   host: string;
   port: number;
-  health: HealthState;
-  registry: Registry;
+  health: ReadinessView;
+  registry: MetricsSource;
 }
 
 export function createHttpServer(opts: HttpServerOptions): http.Server {

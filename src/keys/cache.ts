@@ -3,8 +3,15 @@
 // arrives through the store's invalidation feed (Redis pub/sub) and drops the entry at once;
 // the TTL is the backstop that bounds staleness if a message is lost. Concurrent misses for the
 // same digest share one store call.
+//
+// Expired entries stay until the LRU evicts them, so that when the store fails the Check path
+// may use a key record or plan up to `staleMs` past its TTL (KEYGATE_CACHE_STALE_MS;
+// staleKey / stalePlan). Remembered unknown keys and missing plans are never offered stale, and
+// an entry an invalidation dropped is gone: a revocation that reached keygate is never undone
+// by an outage.
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock';
+import type { StaleValue } from '../check/store-budget';
 import type { Plan } from '../limits/types';
 import type { KeyRecord, KeyStore } from './types';
 
@@ -12,6 +19,8 @@ export interface KeyCacheOptions {
   ttlMs: number;
   negativeTtlMs: number;
   maxKeys: number;
+  /** how long past its TTL a key record or plan may be offered when the store fails; default 0 (never) */
+  staleMs?: number;
 }
 
 export interface CacheEvents {
@@ -83,6 +92,20 @@ export class CachedKeyLookup {
     return p;
   }
 
+  /**
+   * For when the store fails: the cached record of a digest when it expired at most `staleMs`
+   * ago (or is fresh again: another lookup refilled it); undefined otherwise, always with
+   * `staleMs` 0, and always for a remembered unknown key.
+   */
+  staleKey(digest: string): StaleValue<KeyRecord> | undefined {
+    return this.stale(this.byDigest.get(digest));
+  }
+
+  /** The same for a plan; never a remembered missing plan. */
+  stalePlan(name: string): StaleValue<Plan> | undefined {
+    return this.stale(this.plans.get(name));
+  }
+
   async plan(name: string): Promise<Plan | null> {
     const now = this.clock.now();
     const cached = this.plans.get(name);
@@ -125,6 +148,13 @@ export class CachedKeyLookup {
 
   close(): void {
     this.unsubscribe();
+  }
+
+  private stale<T>(entry: Entry<T | null> | undefined): StaleValue<T> | undefined {
+    const staleMs = this.opts.staleMs ?? 0;
+    if (!entry || entry.value === null || staleMs <= 0) return undefined;
+    const past = Math.max(0, this.clock.now() - entry.expiresAt);
+    return past <= staleMs ? { value: entry.value, staleMs: past } : undefined;
   }
 
   private remember(digest: string, record: KeyRecord | null): void {

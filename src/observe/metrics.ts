@@ -1,7 +1,7 @@
 // Prometheus metrics of keygate (prom-client), one registry per keygate instance: Checks by
 // decision and reason, Check latency, usage by owner and plan (owner label capped), quota
-// denials, store calls (latency and errors), key-cache events, readiness, in-flight Checks,
-// build info and the Node.js process metrics.
+// denials, store calls (latency and errors), answers given despite a store failure (by fallback
+// kind), key-cache events, readiness, in-flight Checks, build info and the Node.js process metrics.
 //
 // Label values come only from bounded, operator-defined sets: decisions, deny reasons (the
 // reasons table), limit windows, store operations, plan names and key owners (capped). Never a
@@ -12,6 +12,7 @@
 // hashing label values per call; prom-client reads them at scrape time.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { ALL_DENY_REASONS, type DenyReason } from '../check/reasons';
+import { STORE_FALLBACK_KINDS } from '../check/store-budget';
 import type { CheckEvent, CheckObserver } from '../grpc/server';
 import type { HealthState } from '../health';
 import type { CacheEvents } from '../keys/cache';
@@ -110,6 +111,15 @@ export function createMetrics(opts: MetricsOptions): KeygateMetrics {
     return c;
   };
 
+  // Answers the failure policy gave despite a store failure (src/check/store-budget.ts), by kind.
+  const fallbacks = new HotCounter({
+    name: 'keygate_store_fallbacks_total',
+    help: 'Checks answered despite a store failure, by fallback kind (stale_key, stale_plan, quota_unchecked, usage_unrecorded)',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  const fallbackChildren = new Map<string, HotCounterChild>(STORE_FALLBACK_KINDS.map((k) => [k, fallbacks.bind([k], zero)]));
+
   // --- usage by owner / plan ----------------------------------------------------------------
   const usage = new HotCounter({
     name: 'keygate_usage_total',
@@ -199,12 +209,20 @@ export function createMetrics(opts: MetricsOptions): KeygateMetrics {
       name: 'keygate_ready',
       help: 'Whether keygate is ready to serve Checks (store reachable, scripts loaded, not draining): 1 or 0',
       registers,
+      // with KEYGATE_WORKERS > 1 the primary aggregates: ready only when every worker is
+      aggregator: 'min',
       collect() {
         this.set(health.state === 'SERVING' ? 1 : 0);
       },
     });
   }
-  new Gauge({ name: 'keygate_build_info', help: 'keygate version and Node.js version; always 1', labelNames: ['version', 'node_version'] as const, registers })
+  new Gauge({
+    name: 'keygate_build_info',
+    help: 'keygate version and Node.js version; always 1',
+    labelNames: ['version', 'node_version'] as const,
+    registers,
+    aggregator: 'first',
+  })
     .labels(opts.version, process.version)
     .set(1);
 
@@ -222,6 +240,7 @@ export function createMetrics(opts: MetricsOptions): KeygateMetrics {
         erroredDuration.observe(e.seconds);
         return;
       }
+      if (o.storeFallbacks) for (const f of o.storeFallbacks) fallbackChildren.get(f.kind)?.inc();
       if (o.decision === 'allow') {
         allowed.inc();
         allowedDuration.observe(e.seconds);

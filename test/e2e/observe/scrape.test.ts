@@ -212,7 +212,7 @@ describe('/metrics after mixed traffic', () => {
     expect(scrape).not.toContain('key_canary');
     // only these label names anywhere in keygate's own metrics
     const names = new Set(all.filter((s) => s.name.startsWith('keygate_')).flatMap((s) => Object.keys(s.labels)));
-    expect([...names].sort()).toEqual(['decision', 'le', 'node_version', 'operation', 'owner', 'plan', 'reason', 'version', 'window']);
+    expect([...names].sort()).toEqual(['decision', 'kind', 'le', 'node_version', 'operation', 'owner', 'plan', 'reason', 'version', 'window']);
   });
 
   it('exports every metric the Grafana dashboard may query, with its type and labels (test/deploy/keygate-metrics.ts)', () => {
