@@ -83,7 +83,7 @@ export const SETTINGS: readonly SettingDoc[] = [
   { variable: 'KEYGATE_CACHE_TTL_MS', default: '1000', meaning: 'how long a key record or plan may be served from the in-process cache; bounds revocation delay' },
   { variable: 'KEYGATE_CACHE_MAX_KEYS', default: '100000', meaning: 'most key records kept in the in-process cache (bounds memory)' },
   { variable: 'KEYGATE_NEGATIVE_CACHE_TTL_MS', default: '1000', meaning: 'how long an unknown key is remembered as unknown (0 = off)' },
-  { variable: 'KEYGATE_CHECK_TIMEOUT_MS', default: '150', meaning: 'deadline for the store work of one Check; past it the RPC fails UNAVAILABLE. Keep below Envoy\'s ext_authz timeout' },
+  { variable: 'KEYGATE_CHECK_TIMEOUT_MS', default: '150', meaning: 'deadline of one Check\'s answer; its store calls share the deadline minus a fifth (at most 25 ms) and the failure policy decides within it; past it the RPC fails UNAVAILABLE. Keep below Envoy\'s ext_authz timeout' },
   { variable: 'KEYGATE_QUOTA_ON_STORE_ERROR', default: 'deny', meaning: '`deny`: a store failure during the quota charge fails the Check; `allow`: the Check is allowed uncharged (counted and logged)' },
   { variable: 'KEYGATE_SHADOW', default: 'false', meaning: 'shadow mode for every plan: quota decisions are computed, counted and reported, never enforced' },
   { variable: 'KEYGATE_USAGE_RETENTION_DAYS', default: '90', meaning: 'days of per-key daily usage history kept in the store' },
@@ -93,7 +93,7 @@ export const SETTINGS: readonly SettingDoc[] = [
   { variable: 'KEYGATE_GRPC_TLS_CERT', default: '(unset: plaintext)', meaning: 'PEM certificate (chain) of the gRPC listener; with `KEYGATE_GRPC_TLS_KEY` the listener speaks TLS' },
   { variable: 'KEYGATE_GRPC_TLS_KEY', default: '(unset)', meaning: 'PEM private key of the gRPC listener' },
   { variable: 'KEYGATE_GRPC_TLS_CLIENT_CA', default: '(unset: no client certificates)', meaning: 'PEM CA bundle: when set, Envoy must present a client certificate signed by it (mTLS)' },
-  { variable: 'KEYGATE_CACHE_STALE_MS', default: '0', meaning: 'while the store is unreachable, a cached key record may be used this long past its TTL (0 = never)' },
+  { variable: 'KEYGATE_CACHE_STALE_MS', default: '0', meaning: 'while the store is unreachable, a cached key record or plan may be used this long past its TTL (0 = never); never an unknown key' },
   { variable: 'KEYGATE_WORKERS', default: '1', meaning: 'processes serving the gRPC port (`auto` = one per CPU); metrics are aggregated across them' },
   { variable: 'KEYGATE_AUTH_REALM', default: 'keygate', meaning: 'realm in the `WWW-Authenticate` header of 401 answers' },
 ];
