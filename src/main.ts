@@ -31,6 +31,12 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
+  if (!config.redisUrl && cluster.isPrimary) {
+    process.stderr.write(
+      '\n  *** keygate: REDIS_URL is not set — EMBEDDED IN-MEMORY STORE ***\n' +
+        '  *** one process only, nothing is persisted: for trying and testing, not for production ***\n\n',
+    );
+  }
   if (config.workers > 1 && cluster.isPrimary) {
     await runPrimary(config, logger);
     return;
