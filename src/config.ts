@@ -187,6 +187,10 @@ export function loadConfig(env: Env): Readonly<Config> {
   if (workersText === 'auto') workers = Math.max(1, availableParallelism());
   else if (workersText !== undefined) workers = int('KEYGATE_WORKERS', 1, 1, 256);
 
+  if (workers > 1 && redisUrl === undefined) {
+    problems.push(`KEYGATE_WORKERS=${workersText}: several workers need REDIS_URL (the embedded store lives in one process; each worker would count quotas on its own)`);
+  }
+
   const config: Config = {
     redisUrl,
     grpcHost: host('KEYGATE_GRPC_HOST', '0.0.0.0'),

@@ -423,8 +423,12 @@ describe('TLS files and workers', () => {
     expect(() => loadConfig({ KEYGATE_GRPC_TLS_CLIENT_CA: __filename })).toThrow(/mTLS is TLS first/);
   });
   it('KEYGATE_WORKERS: a number, or auto for one per CPU', () => {
-    expect(loadConfig({ KEYGATE_WORKERS: 'auto' }).workers).toBeGreaterThanOrEqual(1);
-    expect(loadConfig({ KEYGATE_WORKERS: '2' }).workers).toBe(2);
+    const redis = { REDIS_URL: 'redis://127.0.0.1:6379' };
+    expect(loadConfig({ ...redis, KEYGATE_WORKERS: 'auto' }).workers).toBeGreaterThanOrEqual(1);
+    expect(loadConfig({ ...redis, KEYGATE_WORKERS: '2' }).workers).toBe(2);
     expect(refusedFor('KEYGATE_WORKERS', 'many')).toMatch(/whole number/);
+  });
+  it('refuses several workers on the embedded store (each would count quotas on its own)', () => {
+    expect(refusedFor('KEYGATE_WORKERS', '2')).toMatch(/need REDIS_URL/);
   });
 });
