@@ -65,7 +65,7 @@ export interface SettingDoc {
 }
 
 export const SETTINGS: readonly SettingDoc[] = [
-  { variable: 'REDIS_URL', default: '(unset: embedded store)', meaning: '`redis://[user:pass@]host:port[/db]` or `rediss://` (TLS). Unset: embedded in-memory store, single instance, not persistent' },
+  { variable: 'REDIS_URL', default: '(unset: embedded store)', meaning: '`redis://[user:pass@]host:port[/db]`, `rediss://` (TLS), `redis+sentinel://h1:26379,h2:26379/<master>[/<db>]`, `redis+cluster://h1:7000,h2:7001` (`rediss+…` for TLS; see [Redis topologies](#redis-topologies)). Unset: embedded in-memory store, single instance, not persistent' },
   { variable: 'KEYGATE_GRPC_HOST', default: '0.0.0.0', meaning: 'address the ext_authz gRPC server binds (`::` for IPv6)' },
   { variable: 'KEYGATE_GRPC_PORT', default: '9191', meaning: 'port of the ext_authz gRPC server (also serves grpc.health.v1)' },
   { variable: 'KEYGATE_HTTP_HOST', default: '0.0.0.0', meaning: 'address of the HTTP server for /metrics, /healthz, /readyz' },
@@ -89,7 +89,7 @@ export const SETTINGS: readonly SettingDoc[] = [
   { variable: 'KEYGATE_USAGE_RETENTION_DAYS', default: '90', meaning: 'days of per-key daily usage history kept in the store' },
   { variable: 'KEYGATE_SHUTDOWN_TIMEOUT_MS', default: '10000', meaning: 'on SIGTERM: bound of the whole drain — NOT_SERVING at once, a grace of half of it (at most 5 s) still serving, then in-flight Checks finish; past it they are cancelled' },
   { variable: 'KEYGATE_METRICS_OWNER_CAP', default: '1000', meaning: 'most distinct owners labelled in usage metrics; later owners share the label `_other`' },
-  { variable: 'KEYGATE_REDIS_TLS_CA', default: '(unset: system CAs)', meaning: 'PEM file of the CA that signed Redis\'s certificate, for `rediss://`' },
+  { variable: 'KEYGATE_REDIS_TLS_CA', default: '(unset: system CAs)', meaning: 'PEM file of the CA that signed Redis\'s certificate, for `rediss://`, `rediss+sentinel://`, `rediss+cluster://` (an error with a plaintext REDIS_URL)' },
   { variable: 'KEYGATE_GRPC_TLS_CERT', default: '(unset: plaintext)', meaning: 'PEM certificate (chain) of the gRPC listener; with `KEYGATE_GRPC_TLS_KEY` the listener speaks TLS' },
   { variable: 'KEYGATE_GRPC_TLS_KEY', default: '(unset)', meaning: 'PEM private key of the gRPC listener' },
   { variable: 'KEYGATE_GRPC_TLS_CLIENT_CA', default: '(unset: no client certificates)', meaning: 'PEM CA bundle: when set, Envoy must present a client certificate signed by it (mTLS)' },
@@ -191,6 +191,11 @@ export function loadConfig(env: Env): Readonly<Config> {
     problems.push(`KEYGATE_WORKERS=${workersText}: several workers need REDIS_URL (the embedded store lives in one process; each worker would count quotas on its own)`);
   }
 
+  const redisTlsCa = file('KEYGATE_REDIS_TLS_CA');
+  if (redisTlsCa !== undefined && redisUrl !== undefined && !/^rediss/i.test(redisUrl)) {
+    problems.push('KEYGATE_REDIS_TLS_CA is set but REDIS_URL is not a TLS form (rediss://, rediss+sentinel://, rediss+cluster://): the connection would not be encrypted');
+  }
+
   const config: Config = {
     redisUrl,
     grpcHost: host('KEYGATE_GRPC_HOST', '0.0.0.0'),
@@ -217,7 +222,7 @@ export function loadConfig(env: Env): Readonly<Config> {
     shutdownTimeoutMs: int('KEYGATE_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     metricsOwnerCap: int('KEYGATE_METRICS_OWNER_CAP', 1000, 1, 1_000_000),
     authRealm,
-    redisTlsCa: file('KEYGATE_REDIS_TLS_CA'),
+    redisTlsCa,
     grpcTlsCert,
     grpcTlsKey,
     grpcTlsClientCa,

@@ -428,6 +428,10 @@ describe('TLS files and workers', () => {
     expect(loadConfig({ ...redis, KEYGATE_WORKERS: '2' }).workers).toBe(2);
     expect(refusedFor('KEYGATE_WORKERS', 'many')).toMatch(/whole number/);
   });
+  it('refuses a Redis CA file with a plaintext REDIS_URL (it would not be used)', () => {
+    expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', KEYGATE_REDIS_TLS_CA: __filename })).toThrow(/not a TLS form/);
+    expect(loadConfig({ REDIS_URL: 'rediss://127.0.0.1:6379', KEYGATE_REDIS_TLS_CA: __filename }).redisTlsCa).toBe(__filename);
+  });
   it('refuses several workers on the embedded store (each would count quotas on its own)', () => {
     expect(refusedFor('KEYGATE_WORKERS', '2')).toMatch(/need REDIS_URL/);
   });
