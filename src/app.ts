@@ -110,9 +110,6 @@ export async function startKeygate({
     store = instrumentKeyStore(new RedisKeyStore(redis, clock), metrics.store);
     limiter = instrumentLimiter(new RedisLimiter(redis, { usageRetentionDays: config.usageRetentionDays }), metrics.store);
     logger.info({ store: 'redis', redis: describeRedisUrl(config.redisUrl) }, 'using Redis');
-    if (config.redisTlsCa && !/^rediss/i.test(config.redisUrl)) {
-      logger.warn('KEYGATE_REDIS_TLS_CA is set but REDIS_URL is not a TLS form (rediss://, rediss+sentinel://, rediss+cluster://): the connection is NOT encrypted');
-    }
   } else {
     store = new MemoryKeyStore(clock);
     limiter = new MemoryLimiter({ usageRetentionDays: config.usageRetentionDays });
@@ -147,7 +144,13 @@ export async function startKeygate({
       fallbackLog.checked(e);
     },
   };
-  const grpc = createGrpcServer({ handler: (input) => check(input, deps), health, timeoutMs: config.checkTimeoutMs, observer });
+  const grpc = createGrpcServer({
+    handler: (input, timing) => check(input, deps, timing),
+    health,
+    timeoutMs: config.checkTimeoutMs,
+    maxInflight: config.maxInflightChecks,
+    observer,
+  });
   metrics.trackInflight(grpc.inflight);
   // Under KEYGATE_WORKERS the primary serves HTTP for every worker (src/workers.ts).
   const http: HttpServer | undefined = serveHttp

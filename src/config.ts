@@ -46,6 +46,8 @@ export interface Config {
   cacheStaleMs: number;
   /** processes serving the gRPC port (node:cluster); 1 = no cluster */
   workers: number;
+  /** Checks in flight past which new ones are answered UNAVAILABLE at once; 0 = no bound */
+  maxInflightChecks: number;
 }
 
 export class ConfigError extends Error {
@@ -95,6 +97,7 @@ export const SETTINGS: readonly SettingDoc[] = [
   { variable: 'KEYGATE_GRPC_TLS_CLIENT_CA', default: '(unset: no client certificates)', meaning: 'PEM CA bundle: when set, Envoy must present a client certificate signed by it (mTLS)' },
   { variable: 'KEYGATE_CACHE_STALE_MS', default: '0', meaning: 'while the store is unreachable, a cached key record or plan may be used this long past its TTL (0 = never); never an unknown key' },
   { variable: 'KEYGATE_WORKERS', default: '1', meaning: 'processes serving the gRPC port (`auto` = one per CPU); metrics are aggregated across them' },
+  { variable: 'KEYGATE_MAX_INFLIGHT_CHECKS', default: '1024', meaning: 'Checks in flight past which new ones are answered UNAVAILABLE at once, uncharged (`reason="overload"`), so Envoy\'s failure mode applies without waiting; size it about throughput × deadline; 0 = no bound' },
   { variable: 'KEYGATE_AUTH_REALM', default: 'keygate', meaning: 'realm in the `WWW-Authenticate` header of 401 answers' },
 ];
 
@@ -227,6 +230,7 @@ export function loadConfig(env: Env): Readonly<Config> {
     grpcTlsKey,
     grpcTlsClientCa,
     cacheStaleMs: int('KEYGATE_CACHE_STALE_MS', 0, 0, 86_400_000),
+    maxInflightChecks: int('KEYGATE_MAX_INFLIGHT_CHECKS', 1024, 0, 1_000_000),
     workers,
   };
   const portProblem = problems.some((p) => p.startsWith('KEYGATE_GRPC_PORT=') || p.startsWith('KEYGATE_HTTP_PORT='));

@@ -19,7 +19,7 @@ import { RedisKeyStore } from '../keys/redis-store';
 import { StoreConflictError } from '../keys/types';
 import { PlanError } from '../limits/plans';
 import { RedisLimiter } from '../limits/redis-limiter';
-import { createRedisClient } from '../redis';
+import { createRedisClient, describeRedisUrl } from '../redis';
 import { checkCommands } from './commands/check';
 import { creditCommands } from './commands/credits';
 import { importCommands } from './commands/import';
@@ -63,29 +63,25 @@ export function readAdminSettings(env: Record<string, string | undefined>): Admi
       REDIS_URL: env.REDIS_URL,
       KEYGATE_KEY_PEPPER: env.KEYGATE_KEY_PEPPER,
       KEYGATE_KEY_PREFIX: env.KEYGATE_KEY_PREFIX,
+      KEYGATE_REDIS_TLS_CA: env.KEYGATE_REDIS_TLS_CA,
     });
-    return { redisUrl: config.redisUrl, keyPepper: config.keyPepper, keyPrefix: config.keyPrefix };
+    return { redisUrl: config.redisUrl, redisTlsCa: config.redisTlsCa, keyPepper: config.keyPepper, keyPrefix: config.keyPrefix };
   } catch (err) {
     if (err instanceof ConfigError) throw new CliError(err.problems.join('; '));
     throw err;
   }
 }
 
-/** host:port of a Redis URL, for messages (the URL itself may carry a password). */
+/** Where a Redis URL points (host:port, sentinels or cluster nodes), for messages (the URL itself may carry a password). */
 function redisAddress(url: string | undefined): string {
-  try {
-    const u = new URL(url ?? '');
-    return `${u.hostname}:${u.port || '6379'}`;
-  } catch {
-    return 'REDIS_URL';
-  }
+  return describeRedisUrl(url);
 }
 
 async function openRedisStore(settings: AdminSettings, clock: Clock): Promise<StoreHandle> {
   if (!settings.redisUrl) {
     throw new CliError('REDIS_URL is not set: keygate-admin manages the keys and plans of a keygate that uses Redis');
   }
-  const client = createRedisClient(settings.redisUrl, { failFast: false, commandTimeoutMs: 15_000 });
+  const client = createRedisClient(settings.redisUrl, { failFast: false, commandTimeoutMs: 15_000, tlsCaFile: settings.redisTlsCa });
   const store = new RedisKeyStore(client, clock);
   // Credits and usage live next to the keys, under the same client (reads and admin writes only:
   // the usage retention given to the limiter matters only for charges, which the CLI never makes).
@@ -164,7 +160,9 @@ function buildProgram(ctx: CliContext, io: CliIo): Command {
       [
         '',
         'Environment:',
-        '  REDIS_URL            the Redis keygate uses (redis:// or rediss://)',
+        '  REDIS_URL            the Redis keygate uses: redis://, rediss:// (TLS), redis+sentinel://h1:26379,h2:26379/<master>,',
+        '                       redis+cluster://h1:7000,h2:7001 (rediss+sentinel://, rediss+cluster:// for TLS)',
+        '  KEYGATE_REDIS_TLS_CA PEM file of the CA that signed Redis\'s certificate (TLS forms; default: system CAs)',
         '  KEYGATE_KEY_PEPPER   the same pepper keygate runs with, if any (digests are HMAC-SHA-256 then)',
         '  KEYGATE_KEY_PREFIX   prefix of new keys (default kg)',
         '',

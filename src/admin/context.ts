@@ -15,6 +15,8 @@ export interface OutputStream {
 /** What keygate-admin reads from the environment (the same variables and rules as keygate). */
 export interface AdminSettings {
   redisUrl?: string;
+  /** KEYGATE_REDIS_TLS_CA: PEM file of the CA for the TLS forms of REDIS_URL */
+  redisTlsCa?: string;
   keyPepper?: string;
   keyPrefix: string;
 }

@@ -10,17 +10,30 @@
 //
 // Two passes. The first reads the whole file and checks every line (fields, duplicates, plans in
 // the store, secrets owned by other keys or not opening the stored key of that id), holding only
-// small per-line fingerprints; any problem → SeedError listing the bad lines by number, and
-// nothing is written. The second reads the file again and writes the keys in batches.
+// small per-line fingerprints (fingerprints.ts: 64 MiB per million lines); any problem → SeedError
+// listing the bad lines by number, and nothing is written. The second reads the file again and
+// writes the keys in batches. Both passes talk to the store in batch calls (a few pipelined round
+// trips per batch, see importKeys) with several batches in flight while the file is read on:
+// a million keys in about a minute on two cores (bench/import-1m.mjs).
 // Re-importing a file changes nothing (stable ids). If the file changes between the passes, the
 // import stops at the first line that no longer checks out (keys before it are written).
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { KeyStore } from '../keys/types';
-import { jsonErrorPosition, mapInBatches } from './batches';
-import { checkAgainstStore, ENTRY_FIELDS, lineLocation, parseKeyEntry, writeKey, type EntryKey, type EntryOptions, type WriteOutcome } from './key-entry';
+import { InOrderWindow, jsonErrorPosition, mapInBatches } from './batches';
+import { DuplicateFinder } from './fingerprints';
+import {
+  checkKeysAgainstStore,
+  ENTRY_FIELDS,
+  lineLocation,
+  parseKeyEntry,
+  writeKeys,
+  type EntryKey,
+  type EntryOptions,
+  type StoreCheck,
+  type WriteOutcome,
+} from './key-entry';
 import { SeedError } from './seed';
 
 export type ImportFormat = 'json' | 'csv';
@@ -31,7 +44,7 @@ export interface KeyImportOptions extends EntryOptions {
   /** Default: from the extension (.csv, .json, .jsonl, .ndjson), else from the first character. */
   format?: ImportFormat;
   dryRun?: boolean;
-  /** Keys checked or written concurrently per batch (default 500). */
+  /** Keys per batch store call, in both passes (default 500). */
   batchSize?: number;
   /** Called with a progress line every `progressEvery` lines (checking) or keys (writing). */
   onProgress?: (message: string) => void;
@@ -58,6 +71,12 @@ export class ImportFileError extends Error {
 
 /** Most problems listed in one SeedError; the rest are counted. */
 const MAX_LISTED_PROBLEMS = 200;
+
+/** A line of the file (1-based number) without its line break. */
+interface Line {
+  line: number;
+  text: string;
+}
 
 /** One item of an import file: an entry (an object to check) or a problem, with its line. */
 type FileItem = { line: number; entry: unknown; problem?: undefined } | { line: number; problem: string; entry?: undefined };
@@ -130,46 +149,54 @@ function csvRowToEntry(columns: readonly string[], cells: readonly string[]): { 
 }
 
 /** CSV records of the file, from the header row on, as entries. */
-async function* csvItems(lines: AsyncIterable<{ line: number; text: string }>): AsyncGenerator<FileItem> {
+async function* csvItems(chunks: AsyncIterable<Line[]>): AsyncGenerator<FileItem[]> {
   let columns: string[] | null = null;
   let pending: { line: number; text: string } | null = null;
-  for await (const { line, text } of lines) {
-    if (pending === null && (text.trim() === '' || text.trimStart().startsWith('#'))) continue;
-    const record: { line: number; text: string } = pending ? { line: pending.line, text: `${pending.text}\n${text}` } : { line, text };
-    const cells = splitCsvRecord(record.text);
-    if (cells === 'open') {
-      pending = record;
-      continue;
-    }
-    pending = null;
-    if ('problem' in cells) {
-      yield { line: record.line, problem: cells.problem };
-      if (columns === null) return;
-      continue;
-    }
-    if (columns === null) {
-      columns = cells.map((c) => c.trim().toLowerCase());
-      const unknown = columns.filter((c) => !(CSV_COLUMNS as readonly string[]).includes(c));
-      const repeated = columns.filter((c, i) => columns!.indexOf(c) !== i);
-      const problems: string[] = [];
-      if (unknown.length > 0) problems.push(`unknown column${unknown.length > 1 ? 's' : ''} ${unknown.map((c) => `"${c}"`).join(', ')} (known: ${CSV_COLUMNS.join(', ')})`);
-      if (repeated.length > 0) problems.push(`column "${repeated[0]}" appears twice`);
-      for (const required of ['owner', 'plan']) if (!columns.includes(required)) problems.push(`no "${required}" column`);
-      if (!columns.includes('key') && !columns.includes('digest')) problems.push('no "key" or "digest" column');
-      if (problems.length > 0) {
-        yield { line: record.line, problem: `header row: ${problems.join('; ')}` };
-        return;
+  for await (const lines of chunks) {
+    const out: FileItem[] = [];
+    for (const { line, text } of lines) {
+      if (pending === null && (text.trim() === '' || text.trimStart().startsWith('#'))) continue;
+      const record: { line: number; text: string } = pending ? { line: pending.line, text: `${pending.text}\n${text}` } : { line, text };
+      const cells = splitCsvRecord(record.text);
+      if (cells === 'open') {
+        pending = record;
+        continue;
       }
-      continue;
+      pending = null;
+      if ('problem' in cells) {
+        out.push({ line: record.line, problem: cells.problem });
+        if (columns === null) {
+          yield out;
+          return;
+        }
+        continue;
+      }
+      if (columns === null) {
+        columns = cells.map((c) => c.trim().toLowerCase());
+        const unknown = columns.filter((c) => !(CSV_COLUMNS as readonly string[]).includes(c));
+        const repeated = columns.filter((c, i) => columns!.indexOf(c) !== i);
+        const problems: string[] = [];
+        if (unknown.length > 0) problems.push(`unknown column${unknown.length > 1 ? 's' : ''} ${unknown.map((c) => `"${c}"`).join(', ')} (known: ${CSV_COLUMNS.join(', ')})`);
+        if (repeated.length > 0) problems.push(`column "${repeated[0]}" appears twice`);
+        for (const required of ['owner', 'plan']) if (!columns.includes(required)) problems.push(`no "${required}" column`);
+        if (!columns.includes('key') && !columns.includes('digest')) problems.push('no "key" or "digest" column');
+        if (problems.length > 0) {
+          out.push({ line: record.line, problem: `header row: ${problems.join('; ')}` });
+          yield out;
+          return;
+        }
+        continue;
+      }
+      if (cells.length !== columns.length) {
+        out.push({ line: record.line, problem: `${cells.length} field${cells.length === 1 ? '' : 's'}, but the header row has ${columns.length}` });
+        continue;
+      }
+      const row = csvRowToEntry(columns, cells);
+      out.push('problem' in row ? { line: record.line, problem: row.problem } : { line: record.line, entry: row.entry });
     }
-    if (cells.length !== columns.length) {
-      yield { line: record.line, problem: `${cells.length} field${cells.length === 1 ? '' : 's'}, but the header row has ${columns.length}` };
-      continue;
-    }
-    const row = csvRowToEntry(columns, cells);
-    yield 'problem' in row ? { line: record.line, problem: row.problem } : { line: record.line, entry: row.entry };
+    if (out.length > 0) yield out;
   }
-  if (pending) yield { line: pending.line, problem: 'a quoted field is never closed' };
+  if (pending) yield [{ line: pending.line, problem: 'a quoted field is never closed' }];
 }
 
 /** Parses one JSON entry that starts at `line`, `column` of the file (both 1-based). */
@@ -191,7 +218,7 @@ function parseJsonItem(text: string, line: number, column = 1): FileItem {
  * JSON lines, or one JSON array streamed element by element: a small scanner follows strings and
  * brackets so that each top-level element is parsed on its own, with the line it starts on.
  */
-async function* jsonItems(lines: AsyncIterable<{ line: number; text: string }>): AsyncGenerator<FileItem> {
+async function* jsonItems(chunks: AsyncIterable<Line[]>): AsyncGenerator<FileItem[]> {
   let mode: 'unknown' | 'lines' | 'array' = 'unknown';
   let arrayState: 'before' | 'open' | 'closed' = 'before';
   let element = '';
@@ -202,83 +229,128 @@ async function* jsonItems(lines: AsyncIterable<{ line: number; text: string }>):
   let escaped = false;
   let afterComma = false;
   let lastLine = 0;
-  for await (const { line, text } of lines) {
-    lastLine = line;
-    if (mode === 'unknown') {
-      const first = text.trimStart()[0];
-      if (first === undefined) continue;
-      mode = first === '[' ? 'array' : 'lines';
-    }
-    if (mode === 'lines') {
-      if (text.trim() !== '') yield parseJsonItem(text, line);
-      continue;
-    }
-    let column = 0;
-    for (const ch of `${text}\n`) {
-      column++;
-      if (arrayState !== 'open') {
-        if (/\s/.test(ch)) continue;
-        if (arrayState === 'before' && ch === '[') {
-          arrayState = 'open';
+  for await (const lines of chunks) {
+    const out: FileItem[] = [];
+    for (const { line, text } of lines) {
+      lastLine = line;
+      if (mode === 'unknown') {
+        const first = text.trimStart()[0];
+        if (first === undefined) continue;
+        mode = first === '[' ? 'array' : 'lines';
+      }
+      if (mode === 'lines') {
+        if (text.trim() !== '') out.push(parseJsonItem(text, line));
+        continue;
+      }
+      let column = 0;
+      for (const ch of `${text}\n`) {
+        column++;
+        if (arrayState !== 'open') {
+          if (/\s/.test(ch)) continue;
+          if (arrayState === 'before' && ch === '[') {
+            arrayState = 'open';
+            continue;
+          }
+          out.push({ line, problem: 'text after the end of the JSON array' });
+          yield out;
+          return;
+        }
+        if (inString) {
+          element += ch;
+          if (escaped) escaped = false;
+          else if (ch === '\\') escaped = true;
+          else if (ch === '"') inString = false;
           continue;
         }
-        yield { line, problem: 'text after the end of the JSON array' };
-        return;
-      }
-      if (inString) {
+        if (depth === 0 && (ch === ',' || ch === ']')) {
+          const trimmed = element.trim();
+          if (trimmed !== '') out.push(parseJsonItem(trimmed, elementLine, elementColumn));
+          else if (ch === ',') out.push({ line, problem: 'an empty element in the JSON array' });
+          else if (afterComma) out.push({ line, problem: 'a comma before the closing ]' });
+          element = '';
+          afterComma = ch === ',';
+          if (ch === ']') arrayState = 'closed';
+          continue;
+        }
+        if (element.trim() === '' && !/\s/.test(ch)) {
+          elementLine = line;
+          elementColumn = column;
+        }
         element += ch;
-        if (escaped) escaped = false;
-        else if (ch === '\\') escaped = true;
-        else if (ch === '"') inString = false;
-        continue;
+        if (ch === '"') inString = true;
+        else if (ch === '{' || ch === '[') depth++;
+        else if (ch === '}' || ch === ']') depth--;
       }
-      if (depth === 0 && (ch === ',' || ch === ']')) {
-        const trimmed = element.trim();
-        if (trimmed !== '') yield parseJsonItem(trimmed, elementLine, elementColumn);
-        else if (ch === ',') yield { line, problem: 'an empty element in the JSON array' };
-        else if (afterComma) yield { line, problem: 'a comma before the closing ]' };
-        element = '';
-        afterComma = ch === ',';
-        if (ch === ']') arrayState = 'closed';
-        continue;
-      }
-      if (element.trim() === '' && !/\s/.test(ch)) {
-        elementLine = line;
-        elementColumn = column;
-      }
-      element += ch;
-      if (ch === '"') inString = true;
-      else if (ch === '{' || ch === '[') depth++;
-      else if (ch === '}' || ch === ']') depth--;
     }
+    if (out.length > 0) yield out;
   }
-  if (mode === 'array' && arrayState !== 'closed') yield { line: lastLine, problem: 'the JSON array is not closed with ]' };
+  if (mode === 'array' && arrayState !== 'closed') yield [{ line: lastLine, problem: 'the JSON array is not closed with ]' }];
 }
 
-async function* fileLines(file: string): AsyncGenerator<{ line: number; text: string }> {
-  const input = createReadStream(file, { encoding: 'utf8' });
-  const reader = createInterface({ input, crlfDelay: Infinity });
+/**
+ * Cuts text read in pieces into lines the way readline (crlfDelay: Infinity) does: at \r\n, \n
+ * or a lone \r, also when a \r\n is split between two pieces; a last line without a break counts.
+ */
+export class LineSplitter {
+  private rest = '';
+
+  /** The lines completed by this piece of text. */
+  push(piece: string): string[] {
+    let text = this.rest + piece;
+    // A \r at the end may be the first half of a \r\n: decide with the next piece.
+    const heldCR = text.endsWith('\r');
+    if (heldCR) text = text.slice(0, -1);
+    const lines = text.split(/\r\n|\n|\r/);
+    this.rest = lines.pop()! + (heldCR ? '\r' : '');
+    return lines;
+  }
+
+  /** The last line, when the text does not end with a line break. */
+  end(): string[] {
+    const last = this.rest.endsWith('\r') ? this.rest.slice(0, -1) : this.rest;
+    this.rest = '';
+    return last === '' ? [] : [last];
+  }
+}
+
+/**
+ * The lines of a file, a chunk of lines at a time (one array per read of up to 64 KiB: far fewer
+ * awaits than one per line). A byte-order mark before the first line is dropped.
+ */
+async function* fileLines(file: string): AsyncGenerator<Line[]> {
+  // 64 KiB reads: ~1000 lines a chunk, about a batch. Much larger chunks keep thousands of parsed
+  // lines alive across the store calls, which made every young-generation GC copy them.
+  const input = createReadStream(file, { encoding: 'utf8', highWaterMark: 64 * 1024 });
+  const splitter = new LineSplitter();
   let line = 0;
-  try {
-    for await (const raw of reader) {
+  const numbered = (texts: string[]): Line[] =>
+    texts.map((text) => {
       line++;
-      yield { line, text: line === 1 ? raw.replace(/^\uFEFF/, '') : raw };
+      return { line, text: line === 1 ? text.replace(/^\uFEFF/, '') : text };
+    });
+  try {
+    for await (const piece of input as AsyncIterable<string>) {
+      const texts = splitter.push(piece);
+      if (texts.length > 0) yield numbered(texts);
     }
+    const last = splitter.end();
+    if (last.length > 0) yield numbered(last);
   } finally {
-    reader.close();
     input.destroy();
   }
 }
 
-/** The items of an import file in order; the format decides how lines become entries. */
-async function* fileItems(file: string, format: ImportFormat | undefined): AsyncGenerator<FileItem> {
+/** The items of an import file in order, a chunk at a time; the format decides how lines become entries. */
+async function* fileItems(file: string, format: ImportFormat | undefined): AsyncGenerator<FileItem[]> {
   let chosen = format ?? formatFromName(file);
   if (chosen === undefined) {
-    for await (const { text } of fileLines(file)) {
-      const first = text.trimStart()[0];
-      if (first === undefined) continue;
-      chosen = first === '[' || first === '{' ? 'json' : 'csv';
-      break;
+    find: for await (const lines of fileLines(file)) {
+      for (const { text } of lines) {
+        const first = text.trimStart()[0];
+        if (first === undefined) continue;
+        chosen = first === '[' || first === '{' ? 'json' : 'csv';
+        break find;
+      }
     }
   }
   yield* chosen === 'csv' ? csvItems(fileLines(file)) : jsonItems(fileLines(file));
@@ -290,9 +362,18 @@ async function fileVersion(file: string): Promise<string> {
   return `${s.size}:${s.mtimeMs}`;
 }
 
+/** Batch calls kept in flight while the next batches are read and parsed. */
+const IN_FLIGHT_BATCHES = 4;
+
 /**
  * Checks a whole import file, then (unless dryRun) writes its keys. Throws SeedError when any line
  * is bad (nothing written), or an Error when the file cannot be read.
+ *
+ * Store traffic is batched: per batch of `batchSize` keys, the check pass makes two batch reads
+ * (digestOwners, getKeys); the write pass one (getKeys), then upsertKeys for the new keys (two
+ * reads, one pipelined write, no invalidation message: no cache holds a new key) and updateKeys
+ * for changed stored keys (one pipelined write, one message naming them). Up to
+ * IN_FLIGHT_BATCHES batches are in flight while the file is read on.
  */
 export async function importKeys(opts: KeyImportOptions): Promise<KeyImportResult> {
   const { store, file } = opts;
@@ -313,56 +394,64 @@ export async function importKeys(opts: KeyImportOptions): Promise<KeyImportResul
     problemCount++;
     if (problems.length < MAX_LISTED_PROBLEMS) problems.push(problem);
   };
-  const lineOfSecret = new Map<string, number>();
-  const lineOfId = new Map<string, number>();
+  const duplicates = new DuplicateFinder();
   const planUse = new Map<string, { firstLine: number; lines: number }>();
   const outcomes: Record<WriteOutcome, number> = { created: 0, updated: 0, unchanged: 0 };
   let keys = 0;
-  let batch: { key: EntryKey; line: number }[] = [];
-  const checkBatch = async () => {
-    const checks = await mapInBatches(batch, batchSize, ({ key }) => checkAgainstStore(store, key));
+  const checking = new InOrderWindow<{ lines: number[]; checks: StoreCheck[] }>(IN_FLIGHT_BATCHES, ({ lines, checks }) => {
     checks.forEach((check, i) => {
-      if (check.conflict) report(`line ${batch[i].line}: ${check.conflict}`);
+      if (check.conflict) report(`line ${lines[i]}: ${check.conflict}`);
       outcomes[check.outcome]++;
     });
+  });
+  let batch: EntryKey[] = [];
+  let batchLines: number[] = [];
+  const checkBatch = async () => {
+    if (batch.length === 0) return;
+    const entries = batch;
+    const lines = batchLines;
     batch = [];
+    batchLines = [];
+    await checking.push(checkKeysAgainstStore(store, entries).then((checks) => ({ lines, checks })));
   };
   let itemsSeen = 0;
-  for await (const item of fileItems(file, opts.format)) {
-    if (++itemsSeen % every === 0) progress(`checked ${itemsSeen} entries, up to line ${item.line}`);
-    if (item.problem !== undefined) {
-      report(`line ${item.line}: ${item.problem}`);
-      continue;
+  for await (const items of fileItems(file, opts.format)) {
+    for (const item of items) {
+      if (++itemsSeen % every === 0) progress(`checked ${itemsSeen} entries, up to line ${item.line}`);
+      if (item.problem !== undefined) {
+        report(`line ${item.line}: ${item.problem}`);
+        continue;
+      }
+      const parsed = parseKeyEntry(item.entry, lineLocation(item.line), opts);
+      if (!parsed.key) {
+        for (const p of parsed.problems) report(p);
+        continue;
+      }
+      keys++;
+      const { record, digest } = parsed.key;
+      const sameSecret = duplicates.secret(digest, item.line);
+      if (sameSecret !== 0) report(`line ${item.line}: the same secret as line ${sameSecret}`);
+      else {
+        const sameId = duplicates.id(record.id, item.line);
+        if (sameId !== 0) report(`line ${item.line}: id "${record.id}" is already used by line ${sameId}`);
+      }
+      const use = planUse.get(record.plan);
+      if (use) use.lines++;
+      else planUse.set(record.plan, { firstLine: item.line, lines: 1 });
+      batch.push(parsed.key);
+      batchLines.push(item.line);
+      if (batch.length >= batchSize) await checkBatch();
     }
-    const parsed = parseKeyEntry(item.entry, lineLocation(item.line), opts);
-    if (!parsed.key) {
-      for (const p of parsed.problems) report(p);
-      continue;
-    }
-    keys++;
-    const { record, digest } = parsed.key;
-    const fingerprint = digest.slice(0, 32);
-    const sameSecret = lineOfSecret.get(fingerprint);
-    const sameId = lineOfId.get(record.id);
-    if (sameSecret !== undefined) report(`line ${item.line}: the same secret as line ${sameSecret}`);
-    else if (sameId !== undefined) report(`line ${item.line}: id "${record.id}" is already used by line ${sameId}`);
-    else {
-      lineOfSecret.set(fingerprint, item.line);
-      lineOfId.set(record.id, item.line);
-    }
-    const use = planUse.get(record.plan);
-    if (use) use.lines++;
-    else planUse.set(record.plan, { firstLine: item.line, lines: 1 });
-    batch.push({ key: parsed.key, line: item.line });
-    if (batch.length >= batchSize) await checkBatch();
   }
   await checkBatch();
-  for (const [plan, use] of planUse) {
-    if ((await store.getPlan(plan)) === null) {
-      const others = use.lines > 1 ? ` (and ${use.lines - 1} more line${use.lines > 2 ? 's' : ''} with this plan)` : '';
-      report(`line ${use.firstLine}: plan "${plan}" does not exist; create it first with keygate-admin plan set${others}`);
-    }
-  }
+  await checking.drain();
+  const plans = [...planUse];
+  const stored = await mapInBatches(plans, batchSize, ([plan]) => store.getPlan(plan));
+  plans.forEach(([plan, use], i) => {
+    if (stored[i] !== null) return;
+    const others = use.lines > 1 ? ` (and ${use.lines - 1} more line${use.lines > 2 ? 's' : ''} with this plan)` : '';
+    report(`line ${use.firstLine}: plan "${plan}" does not exist; create it first with keygate-admin plan set${others}`);
+  });
   if (problemCount > 0) {
     const lineOf = (p: string) => Number(/^line (\d+)/.exec(p)?.[1] ?? 0);
     problems.sort((a, b) => lineOf(a) - lineOf(b));
@@ -375,22 +464,31 @@ export async function importKeys(opts: KeyImportOptions): Promise<KeyImportResul
   if ((await fileVersion(file)) !== version) throw new ImportFileError(`${file} changed while it was being checked; nothing written, run the import again`);
   const written: Record<WriteOutcome, number> = { created: 0, updated: 0, unchanged: 0 };
   let done = 0;
+  const writing = new InOrderWindow<WriteOutcome[]>(IN_FLIGHT_BATCHES, (results) => {
+    for (const outcome of results) written[outcome]++;
+    const before = done;
+    done += results.length;
+    if (Math.floor(done / every) > Math.floor(before / every)) progress(`wrote ${done} of ${keys} keys`);
+  });
   let pending: EntryKey[] = [];
   const writeBatch = async () => {
-    for (const outcome of await mapInBatches(pending, batchSize, (key) => writeKey(store, key))) written[outcome]++;
-    const before = done;
-    done += pending.length;
-    if (Math.floor(done / every) > Math.floor(before / every)) progress(`wrote ${done} of ${keys} keys`);
+    if (pending.length === 0) return;
+    const entries = pending;
     pending = [];
+    await writing.push(writeKeys(store, entries));
   };
-  for await (const item of fileItems(file, opts.format)) {
-    const parsed = item.problem === undefined ? parseKeyEntry(item.entry, lineLocation(item.line), opts) : null;
-    if (!parsed?.key) {
-      throw new ImportFileError(`${file} changed during the import: line ${item.line} is no longer valid; ${done} keys were written before it`);
+  for await (const items of fileItems(file, opts.format)) {
+    for (const item of items) {
+      const parsed = item.problem === undefined ? parseKeyEntry(item.entry, lineLocation(item.line), opts) : null;
+      if (!parsed?.key) {
+        await writing.drain();
+        throw new ImportFileError(`${file} changed during the import: line ${item.line} is no longer valid; ${done} keys were written before it`);
+      }
+      pending.push(parsed.key);
+      if (pending.length >= batchSize) await writeBatch();
     }
-    pending.push(parsed.key);
-    if (pending.length >= batchSize) await writeBatch();
   }
   await writeBatch();
+  await writing.drain();
   return { keys, ...written, dryRun: false };
 }

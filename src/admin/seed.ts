@@ -17,8 +17,17 @@ import { readFile } from 'node:fs/promises';
 import type { KeyStore } from '../keys/types';
 import { PlanError, validateLimits, validatePlan } from '../limits/plans';
 import type { Plan } from '../limits/types';
-import { describeJsonError, mapInBatches } from './batches';
-import { checkAgainstStore, parseKeyEntry, seedLocation, writeKey, type EntryKey, type EntryOptions, type WriteOutcome } from './key-entry';
+import { chunk, describeJsonError, mapInBatches } from './batches';
+import {
+  checkKeysAgainstStore,
+  parseKeyEntry,
+  seedLocation,
+  writeKeys,
+  type EntryKey,
+  type EntryOptions,
+  type StoreCheck,
+  type WriteOutcome,
+} from './key-entry';
 
 export type { EntryKey } from './key-entry';
 export { derivedKeyId } from './key-entry';
@@ -184,7 +193,8 @@ export async function applySeed(store: KeyStore, seed: Seed, opts: ApplyOptions 
     if (missing.has(key.record.plan)) problems.push(`${key.path}.plan: "${key.record.plan}" is neither in this file's plans nor in the store`);
   }
 
-  const checks = await mapInBatches(seed.keys, batchSize, (key) => checkAgainstStore(store, key));
+  const checks: StoreCheck[] = [];
+  for (const keys of chunk(seed.keys, batchSize)) checks.push(...(await checkKeysAgainstStore(store, keys)));
   checks.forEach((check, i) => {
     if (check.conflict) problems.push(`${seed.keys[i].path}: ${check.conflict}`);
   });
@@ -212,7 +222,7 @@ export async function applySeed(store: KeyStore, seed: Seed, opts: ApplyOptions 
   }
 
   for (const plan of seed.plans) countPlan(await store.putPlan(plan));
-  for (const outcome of await mapInBatches(seed.keys, batchSize, (key) => writeKey(store, key))) countKey(outcome);
+  for (const keys of chunk(seed.keys, batchSize)) for (const outcome of await writeKeys(store, keys)) countKey(outcome);
   return counts;
 }
 

@@ -34,10 +34,17 @@ import type { DenyReason } from './reasons';
 import type { CheckInput } from './request';
 import { firstHeader } from './request';
 import { rateLimitHeaders, retryAfterSeconds, type HeaderPair } from './ratelimit-headers';
-import { StoreBudget, storeBudgetMs, type StaleValue, type StoreFallback, type StoreFallbackKind } from './store-budget';
+import { StoreBudget, storeBudgetMs, storeReserveMs, type StaleValue, type StoreFallback, type StoreFallbackKind } from './store-budget';
 
 export interface KeyLookup {
   lookup(digest: string): Promise<KeyRecord | null>;
+  /**
+   * Optional fast path: a fresh cached answer without waiting (record, or null for a remembered
+   * unknown key), undefined when there is none (then lookup is called).
+   */
+  cachedKey?(digest: string): KeyRecord | null | undefined;
+  /** The same for a plan. */
+  cachedPlan?(name: string): Plan | null | undefined;
   plan(name: string): Promise<Plan | null>;
   /**
    * For when the store fails: the cached record of a digest within its stale bound, else
@@ -151,6 +158,20 @@ function allowlistOf(key: KeyRecord): CidrAllowlist {
   return list;
 }
 
+/**
+ * effectiveLimits(plan, key.limits), computed once per (cached, immutable) record: the key's own
+ * limits when it has any, else the plan's. Keyed by the key's limits array or by the plan object,
+ * which the cache replaces (never mutates) on every change.
+ */
+const limitsMemo = new WeakMap<object, readonly Limit[]>();
+function limitsOf(plan: Plan, key: KeyRecord): readonly Limit[] {
+  const own = key.limits;
+  const source: object = own && own.length > 0 ? own : plan;
+  let limits = limitsMemo.get(source);
+  if (!limits) limitsMemo.set(source, (limits = Object.freeze(effectiveLimits(plan, own))));
+  return limits;
+}
+
 /** Value of the `quota` upstream header when the request passed without its quota charge. */
 export const QUOTA_UNCHECKED = 'unchecked';
 
@@ -160,8 +181,23 @@ interface StoreState {
   fallbacks: StoreFallback[];
 }
 
-export async function check(input: CheckInput, deps: CheckDeps): Promise<CheckOutcome> {
-  const store: StoreState = { budget: new StoreBudget(storeBudgetMs(deps.config.checkTimeoutMs)), fallbacks: [] };
+/**
+ * When the Check began and when its RPC deadline is (performance.now() ms), as the gRPC adapter
+ * measured them; without it the budget starts now. The store budget ends the reserve before
+ * `deadlineAt`: a Check that waited long before it ran gets what is left, and one that got to
+ * run only after its budget starts no store call at all (no quota is charged for an answer that
+ * would come too late).
+ */
+export interface CheckTiming {
+  startedAt: number;
+  deadlineAt: number;
+}
+
+export async function check(input: CheckInput, deps: CheckDeps, timing?: CheckTiming): Promise<CheckOutcome> {
+  const timeoutMs = deps.config.checkTimeoutMs;
+  const budgetMs = storeBudgetMs(timeoutMs);
+  const endsAt = timing === undefined ? undefined : Math.min(timing.startedAt + budgetMs, timing.deadlineAt - storeReserveMs(timeoutMs));
+  const store: StoreState = { budget: new StoreBudget(budgetMs, endsAt), fallbacks: [] };
   try {
     const outcome = await decide(input, deps, store);
     if (store.fallbacks.length > 0) outcome.storeFallbacks = store.fallbacks;
@@ -194,7 +230,8 @@ async function decide(input: CheckInput, deps: CheckDeps, store: StoreState): Pr
 
   // 4. key record (stale within bounds when the store fails)
   const digest = deps.digest(cred.secret);
-  const key = await orStale(store, 'stale_key', () => deps.keys.lookup(digest), () => deps.keys.staleKey?.(digest));
+  let key = deps.keys.cachedKey?.(digest);
+  if (key === undefined) key = await orStale(store, 'stale_key', () => deps.keys.lookup(digest), () => deps.keys.staleKey?.(digest));
   if (!key) return deny('invalid_api_key', { detail: 'unknown key', responseHeaders: [authenticate(config.authRealm, true)] });
 
   // 5. status
@@ -216,9 +253,10 @@ async function decide(input: CheckInput, deps: CheckDeps, store: StoreState): Pr
   }
 
   // 8. plan (stale within bounds when the store fails)
-  const plan = await orStale(store, 'stale_plan', () => deps.keys.plan(key.plan), () => deps.keys.stalePlan?.(key.plan));
+  let plan = deps.keys.cachedPlan?.(key.plan);
+  if (plan === undefined) plan = await orStale(store, 'stale_plan', () => deps.keys.plan(key.plan), () => deps.keys.stalePlan?.(key.plan));
   if (!plan) return await denyKnown('plan_not_found', key, deps, store, now);
-  const limits: readonly Limit[] = effectiveLimits(plan, key.limits);
+  const limits: readonly Limit[] = limitsOf(plan, key);
   const shadow = config.shadow || plan.shadow === true;
 
   // 9. limits (on a store failure: UNAVAILABLE, or uncharged when the policy says allow)
@@ -263,10 +301,9 @@ function allow(
   ];
   if (charge?.wouldDeny) upstreamHeaders.push([`${prefix}shadow-denial`, charge.wouldDeny]);
   if (!charge) upstreamHeaders.push([`${prefix}quota`, QUOTA_UNCHECKED]);
-  const ours = new Set(upstreamHeaders.map(([n]) => n));
-  const removeHeaders = [...cred.headers];
+  const removeHeaders = cred.headers.slice();
   for (const name of input.headers.keys()) {
-    if (name.startsWith(prefix) && !ours.has(name)) removeHeaders.push(name);
+    if (name.startsWith(prefix) && !isOurs(upstreamHeaders, name)) removeHeaders.push(name);
   }
   return {
     decision: 'allow',
@@ -279,6 +316,12 @@ function allow(
     shadowDenial: charge?.wouldDeny,
     charge,
   };
+}
+
+/** One of the (3 to 5) headers keygate sets upstream: a scan, no Set built per Check. */
+function isOurs(headers: readonly HeaderPair[], name: string): boolean {
+  for (const [n] of headers) if (n === name) return true;
+  return false;
 }
 
 /**

@@ -9,7 +9,17 @@
 // bounded by the gRPC receive limit (1 MiB per CheckRequest, see grpc/server.ts), which bounds
 // the decoded message this map is built from.
 import type { CheckInput } from '../check/request';
-import type { CheckRequestObject } from './protos';
+import type {
+  AddressObject,
+  AttributeContextObject,
+  CheckRequestObject,
+  HeaderMapObject,
+  HeaderValueObject,
+  HttpRequestObject,
+  PeerObject,
+  RequestObject,
+  SocketAddressObject,
+} from './protos';
 
 export function toCheckInput(req: CheckRequestObject | undefined | null): CheckInput {
   const attrs = req?.attributes;
@@ -56,4 +66,253 @@ function plainStrings(obj: unknown): Record<string, string> {
   if (!obj || typeof obj !== 'object') return out;
   for (const [k, v] of Object.entries(obj)) if (typeof v === 'string') out[k] = v;
   return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// The Check request deserializer. proto-loader decodes the whole CheckRequest (metadata_context
+// Structs, destination, TLS session, body, ...) into protobufjs messages and then copies all of
+// it into plain objects; keygate reads a handful of fields. This walks the protobuf wire format
+// once and builds only what toCheckInput reads, in the same shape proto-loader gives it
+// (keepCase, defaults absent, bytes as Buffer; a field sent twice: the last one wins, as
+// protobufjs decodes it). Everything else is skipped by its length without being decoded.
+// Malformed input (truncated field, bad length, unknown wire type) throws, as protobufjs does,
+// and grpc-js answers the RPC with an error. Like protobufjs, a field keygate reads is read as its
+// declared type whatever wire type its tag says; only the others are skipped by wire type.
+//
+//   CheckRequest        attributes = 1
+//   AttributeContext    source = 1 (Peer), request = 4 (Request), context_extensions = 10 (map)
+//   Peer                address = 1 (Address)
+//   Address             socket_address = 1 (SocketAddress)
+//   SocketAddress       address = 2
+//   Request             http = 2 (HttpRequest)
+//   HttpRequest         id = 1, method = 2, headers = 3 (map), path = 4, host = 5, header_map = 13
+//   HeaderMap           headers = 1 (repeated HeaderValue)
+//   HeaderValue         key = 1, value = 2, raw_value = 3 (bytes)
+
+class WireReader {
+  pos: number;
+  constructor(
+    readonly buf: Buffer,
+    start: number,
+    /** end of the message being read (readMessage narrows it for nested ones) */
+    public end: number,
+  ) {
+    this.pos = start;
+  }
+
+  /** A varint, as protobufjs's uint32(): the low 32 bits, at most 10 bytes. */
+  uint32(): number {
+    const buf = this.buf;
+    let value = 0;
+    let shift = 0;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new RangeError('protobuf: truncated varint');
+      const b = buf[this.pos++];
+      if (shift < 32) value |= (b & 0x7f) << shift;
+      if (b < 0x80) return value >>> 0;
+      shift += 7;
+    }
+    throw new Error('protobuf: invalid varint encoding');
+  }
+
+  /** The end of a length-delimited field that starts here (its length read). */
+  delimited(): number {
+    const len = this.uint32();
+    const end = this.pos + len;
+    if (end > this.end) throw new RangeError(`protobuf: index out of range: ${this.pos} + ${len} > ${this.end}`);
+    return end;
+  }
+
+  string(): string {
+    const end = this.delimited();
+    const s = this.buf.toString('utf8', this.pos, end);
+    this.pos = end;
+    return s;
+  }
+
+  bytes(): Buffer {
+    const end = this.delimited();
+    const b = this.buf.subarray(this.pos, end);
+    this.pos = end;
+    return b;
+  }
+
+  skip(wireType: number): void {
+    switch (wireType) {
+      case 0:
+        this.uint32();
+        return;
+      case 1:
+        this.advance(8);
+        return;
+      case 2:
+        this.pos = this.delimited();
+        return;
+      case 3:
+        for (;;) {
+          const tag = this.uint32();
+          if ((tag & 7) === 4) return;
+          this.skip(tag & 7);
+        }
+      case 5:
+        this.advance(4);
+        return;
+      default:
+        throw new Error(`protobuf: invalid wire type ${wireType} at offset ${this.pos}`);
+    }
+  }
+
+  private advance(n: number): void {
+    if (this.pos + n > this.end) throw new RangeError('protobuf: index out of range');
+    this.pos += n;
+  }
+}
+
+// Each reader below loops over the fields of one message from r.pos to its end (the length just
+// read), takes the fields keygate reads and skips the others by wire type. Plain loops, no
+// callbacks: this runs for every header of every Check.
+
+/** A map<string, string> entry (key = 1, value = 2), missing parts '' as protobufjs decodes them. */
+function readStringMapEntry(r: WireReader, into: Record<string, string>): void {
+  const end = r.delimited();
+  const outer = r.end;
+  r.end = end;
+  let key = '';
+  let value = '';
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const no = tag >>> 3;
+    if (no === 1) key = r.string();
+    else if (no === 2) value = r.string();
+    else r.skip(tag & 7);
+  }
+  r.end = outer;
+  into[key] = value;
+}
+
+function readHeaderValue(r: WireReader): HeaderValueObject {
+  const end = r.delimited();
+  const outer = r.end;
+  r.end = end;
+  const h: HeaderValueObject = {};
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const no = tag >>> 3;
+    if (no === 1) h.key = r.string();
+    else if (no === 2) h.value = r.string();
+    else if (no === 3) h.raw_value = r.bytes();
+    else r.skip(tag & 7);
+  }
+  r.end = outer;
+  return h;
+}
+
+function readHeaderMap(r: WireReader): HeaderMapObject {
+  const end = r.delimited();
+  const outer = r.end;
+  r.end = end;
+  const list: HeaderValueObject[] = [];
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag >>> 3 === 1) list.push(readHeaderValue(r));
+    else r.skip(tag & 7);
+  }
+  r.end = outer;
+  return list.length > 0 ? { headers: list } : {};
+}
+
+function readHttpRequest(r: WireReader): HttpRequestObject {
+  const end = r.delimited();
+  const outer = r.end;
+  r.end = end;
+  const http: HttpRequestObject = {};
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag >>> 3) {
+      case 1:
+        http.id = r.string();
+        break;
+      case 2:
+        http.method = r.string();
+        break;
+      case 3:
+        readStringMapEntry(r, (http.headers ??= {}));
+        break;
+      case 4:
+        http.path = r.string();
+        break;
+      case 5:
+        http.host = r.string();
+        break;
+      case 13:
+        // A message field sent again replaces the earlier one (protobufjs does not merge).
+        http.header_map = readHeaderMap(r);
+        break;
+      default:
+        r.skip(tag & 7);
+    }
+  }
+  r.end = outer;
+  return http;
+}
+
+/** A message with one field keygate reads, number `no`, read by `read`; the rest skipped. */
+function readOne<T extends object>(r: WireReader, no: number, into: T, read: (r: WireReader, into: T) => void): T {
+  const end = r.delimited();
+  const outer = r.end;
+  r.end = end;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag >>> 3 === no) read(r, into);
+    else r.skip(tag & 7);
+  }
+  r.end = outer;
+  return into;
+}
+
+const readSocketAddress = (r: WireReader, sock: SocketAddressObject): void => {
+  sock.address = r.string();
+};
+const readAddress = (r: WireReader, address: AddressObject): void => {
+  address.socket_address = readOne(r, 2, {}, readSocketAddress);
+};
+const readPeer = (r: WireReader, peer: PeerObject): void => {
+  peer.address = readOne(r, 1, {}, readAddress);
+};
+const readRequest = (r: WireReader, request: RequestObject): void => {
+  request.http = readHttpRequest(r);
+};
+
+function readAttributes(r: WireReader): AttributeContextObject {
+  const end = r.delimited();
+  const outer = r.end;
+  r.end = end;
+  const attrs: AttributeContextObject = {};
+  let extensions: Record<string, string> | undefined;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const no = tag >>> 3;
+    if (no === 1) attrs.source = readOne(r, 1, {}, readPeer);
+    else if (no === 4) attrs.request = readOne(r, 2, {}, readRequest);
+    else if (no === 10) readStringMapEntry(r, (extensions ??= {}));
+    else r.skip(tag & 7);
+  }
+  r.end = outer;
+  if (extensions) attrs.context_extensions = extensions;
+  return attrs;
+}
+
+/**
+ * requestDeserialize for Authorization/Check: the CheckRequest as proto-loader would give it,
+ * limited to the fields toCheckInput reads.
+ */
+export function decodeCheckRequest(buf: Buffer): CheckRequestObject {
+  const r = new WireReader(buf, 0, buf.length);
+  const req: CheckRequestObject = {};
+  while (r.pos < buf.length) {
+    const tag = r.uint32();
+    if (tag >>> 3 === 1) req.attributes = readAttributes(r);
+    else r.skip(tag & 7);
+  }
+  return req;
 }

@@ -5,12 +5,27 @@
 import type { CheckOutcome } from '../check/check';
 import type { HeaderPair } from '../check/ratelimit-headers';
 import { DENY_REASONS, GrpcCode } from '../check/reasons';
-import { toStruct, type CheckResponseObject, type HeaderValueOptionObject } from './protos';
+import type { KeyRecord } from '../keys/types';
+import { toStruct, type CheckResponseObject, type HeaderValueOptionObject, type StructObject } from './protos';
 
 const overwrite = ([key, value]: HeaderPair): HeaderValueOptionObject => ({
   header: { key, value },
   append_action: 'OVERWRITE_IF_EXISTS_OR_ADD',
 });
+
+/**
+ * The allowed answer's dynamic_metadata, built once per key record (re-checked against the record's
+ * fields, so an object changed in place still gets its own) instead of once per Check.
+ */
+const allowMetadata = new WeakMap<object, StructObject>();
+function allowedMetadata(key: KeyRecord, plan: string): StructObject {
+  const m = allowMetadata.get(key);
+  const f = m?.fields;
+  if (m && f && f.plan?.stringValue === plan && f.key_id?.stringValue === key.id && f.owner?.stringValue === key.owner) return m;
+  const fresh = toStruct({ key_id: key.id, owner: key.owner, plan });
+  allowMetadata.set(key, fresh);
+  return fresh;
+}
 
 export function toCheckResponse(outcome: CheckOutcome): CheckResponseObject {
   if (outcome.decision === 'allow') {
@@ -23,7 +38,7 @@ export function toCheckResponse(outcome: CheckOutcome): CheckResponseObject {
         response_headers_to_add: outcome.responseHeaders.map(overwrite),
         query_parameters_to_remove: outcome.removeQueryParams,
       },
-      dynamic_metadata: toStruct({ key_id: k.id, owner: k.owner, plan: outcome.plan }),
+      dynamic_metadata: allowedMetadata(k, outcome.plan),
     };
   }
   const spec = DENY_REASONS[outcome.reason];

@@ -3,6 +3,12 @@
 // each Check by a deadline: a store that fails or is slower than the deadline ends the RPC with
 // UNAVAILABLE, so Envoy's failure_mode_allow / status_on_error decide. Never a hang, never an
 // allow by accident.
+//
+// Overload: the deadline (and the Check's store budget) is measured from when the adapter took
+// the call and never outlasts the caller's own grpc-timeout; at most maxInflight Checks are in
+// flight (DEFAULT_MAX_INFLIGHT), past it a Check is answered UNAVAILABLE at once (error/overload)
+// without any store call or quota charge. The Check request is decoded by decodeCheckRequest
+// (src/grpc/request.ts), which reads only the fields keygate uses.
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { CheckOutcome } from '../check/check';
@@ -10,16 +16,28 @@ import type { CheckInput } from '../check/request';
 import { StoreDeadlineError } from '../check/store-budget';
 import type { HealthState } from '../health';
 import { AUTHORIZATION_SERVICE, loadKeygateProtos, type CheckRequestObject, type CheckResponseObject } from './protos';
-import { toCheckInput } from './request';
+import { decodeCheckRequest, toCheckInput } from './request';
 import { toCheckResponse } from './response';
 
-export type CheckHandler = (input: CheckInput) => Promise<CheckOutcome>;
+/**
+ * `deadlineAt`: when the Check's store work must end, in performance.now() milliseconds: the
+ * handler's budget is measured from when the call was taken (not from when the Check path got to
+ * it) and never outlasts the caller's own gRPC deadline.
+ */
+export type CheckHandler = (input: CheckInput, timing: CheckTiming) => Promise<CheckOutcome>;
 
-/** What happened to one Check; `error` is set when the RPC failed (deadline or store). */
+export interface CheckTiming {
+  /** performance.now() when the adapter took the call */
+  startedAt: number;
+  /** performance.now() past which the RPC is answered UNAVAILABLE (the backstop deadline) */
+  deadlineAt: number;
+}
+
+/** What happened to one Check; `error` is set when the RPC failed (deadline, store, overload). */
 export interface CheckEvent {
   input: CheckInput;
   outcome?: CheckOutcome;
-  error?: 'deadline' | 'store' | 'internal';
+  error?: 'deadline' | 'store' | 'internal' | 'overload';
   /** the error as thrown, for the log (never sent to Envoy) */
   cause?: unknown;
   seconds: number;
@@ -29,17 +47,57 @@ export interface CheckObserver {
   checked(event: CheckEvent): void;
 }
 
+/**
+ * Default bound on Checks in flight (KeygateGrpcServer.inflight()). Past it a new Check is
+ * answered UNAVAILABLE at once (counted as error/overload), without reading the store or charging
+ * a quota: Envoy applies its failure_mode_allow / status_on_error, as for a deadline, but at once
+ * instead of after the deadline, and the Checks already admitted still finish in time. 1024 is
+ * far above what a healthy keygate holds (a few Checks per Redis round trip; one core answers
+ * ~10k+ Checks/s, i.e. ~150 in flight at the 150 ms deadline even at the edge), so only real
+ * overload reaches it. 0 disables the bound.
+ */
+export const DEFAULT_MAX_INFLIGHT = 1024;
+
 export interface GrpcServerOptions {
   handler: CheckHandler;
   health: HealthState;
   /** deadline for one Check's store work, ms */
   timeoutMs: number;
+  /** most Checks in flight; past it, UNAVAILABLE at once. Default DEFAULT_MAX_INFLIGHT; 0 = no bound */
+  maxInflight?: number;
   observer?: CheckObserver;
   /** grpc-js channel options (message size limits, keepalive) */
   channelOptions?: grpc.ServerOptions;
 }
 
-class DeadlineError extends Error {}
+/**
+ * The backstop deadline fired. One shared instance without a stack trace: it only says which
+ * kind of failure it was (the log names its class and message), and under overload thousands
+ * fire per second.
+ */
+class DeadlineError extends Error {
+  constructor() {
+    super('the Check deadline passed before the answer');
+    this.name = 'DeadlineError';
+  }
+}
+const DEADLINE: DeadlineError = (() => {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new DeadlineError();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+})();
+
+/** A shed Check (too many in flight); shared, stackless, like DEADLINE. */
+export class OverloadError extends Error {
+  constructor(limit: number) {
+    super(`more than ${limit} Checks in flight`);
+    this.name = 'OverloadError';
+  }
+}
 
 export interface KeygateGrpcServer {
   server: grpc.Server;
@@ -53,6 +111,8 @@ export interface KeygateGrpcServer {
   endWatches(): void;
 }
 
+const NO_HEADERS: Map<string, string[]> = new Map();
+
 export function createGrpcServer(opts: GrpcServerOptions): KeygateGrpcServer {
   const protos = loadKeygateProtos();
   const server = new grpc.Server({
@@ -60,9 +120,29 @@ export function createGrpcServer(opts: GrpcServerOptions): KeygateGrpcServer {
     ...opts.channelOptions,
   });
   let inflight = 0;
+  const maxInflight = opts.maxInflight ?? DEFAULT_MAX_INFLIGHT;
+  const timeoutMs = opts.timeoutMs;
+  const deadlineDetails = `keygate: store did not answer within ${timeoutMs} ms`;
+  const overload = (() => {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      return new OverloadError(maxInflight);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+  })();
+  const overloadDetails = `keygate: overloaded (more than ${maxInflight} Checks in flight)`;
+  const observer = opts.observer;
 
   const Check: grpc.handleUnaryCall<CheckRequestObject, CheckResponseObject> = (call, callback) => {
-    const started = process.hrtime.bigint();
+    const startedAt = performance.now();
+    if (maxInflight > 0 && inflight >= maxInflight) {
+      // Shed before any work: no request conversion, no store call, no quota charged.
+      callback({ code: grpc.status.UNAVAILABLE, details: overloadDetails });
+      observer?.checked({ input: { headers: NO_HEADERS, contextExtensions: {}, requestId: requestIdOf(call.request) }, error: 'overload', cause: overload, seconds: (performance.now() - startedAt) / 1e3 });
+      return;
+    }
     inflight++;
     let input: CheckInput;
     try {
@@ -70,35 +150,61 @@ export function createGrpcServer(opts: GrpcServerOptions): KeygateGrpcServer {
     } catch (cause) {
       inflight--;
       callback({ code: grpc.status.INTERNAL, details: 'keygate could not read the request' });
-      opts.observer?.checked({ input: { headers: new Map(), contextExtensions: {} }, error: 'internal', cause, seconds: elapsed(started) });
+      observer?.checked({ input: { headers: NO_HEADERS, contextExtensions: {} }, error: 'internal', cause, seconds: (performance.now() - startedAt) / 1e3 });
       return;
     }
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new DeadlineError()), opts.timeoutMs);
-    });
-    Promise.race([opts.handler(input), deadline]).then(
+    // The caller's own deadline (grpc-timeout, e.g. Envoy's ext_authz timeout) when it is sooner:
+    // work past it is wasted, Envoy has answered without us.
+    let deadlineAt = startedAt + timeoutMs;
+    const callerDeadline = call.getDeadline();
+    if (callerDeadline instanceof Date) {
+      const callerAt = startedAt + (callerDeadline.getTime() - Date.now());
+      if (callerAt < deadlineAt) deadlineAt = callerAt;
+    } else if (typeof callerDeadline === 'number' && Number.isFinite(callerDeadline)) {
+      const callerAt = startedAt + (callerDeadline - Date.now());
+      if (callerAt < deadlineAt) deadlineAt = callerAt;
+    }
+    // One timer and no Promise.race: whichever of the answer and the deadline comes first
+    // answers; the other finds `done` set.
+    let done = false;
+    const expire = () => {
+      if (done) return;
+      done = true;
+      inflight--;
+      callback({ code: grpc.status.UNAVAILABLE, details: deadlineDetails });
+      observer?.checked({ input, error: 'deadline', cause: DEADLINE, seconds: (performance.now() - startedAt) / 1e3 });
+    };
+    // The Check's own store budget (src/check/store-budget.ts) ends first; this timer is the
+    // backstop. Like the budget, it gives way to I/O already received in this loop iteration.
+    const timer = setTimeout(() => setImmediate(expire), Math.max(0, Math.ceil(deadlineAt - startedAt)));
+    let pending: Promise<CheckOutcome>;
+    try {
+      pending = opts.handler(input, { startedAt, deadlineAt });
+    } catch (cause) {
+      pending = Promise.reject(cause);
+    }
+    pending.then(
       (outcome) => {
+        if (done) return;
+        done = true;
         clearTimeout(timer);
         inflight--;
         callback(null, toCheckResponse(outcome));
-        opts.observer?.checked({ input, outcome, seconds: elapsed(started) });
+        observer?.checked({ input, outcome, seconds: (performance.now() - startedAt) / 1e3 });
       },
       (cause: unknown) => {
+        if (done) return;
+        done = true;
         clearTimeout(timer);
         inflight--;
-        // The Check's own store budget (src/check/store-budget.ts) ends first; this timer is the backstop.
-        const isDeadline = cause instanceof DeadlineError || cause instanceof StoreDeadlineError;
-        callback({
-          code: grpc.status.UNAVAILABLE,
-          details: isDeadline ? `keygate: store did not answer within ${opts.timeoutMs} ms` : 'keygate: store unavailable',
-        });
-        opts.observer?.checked({ input, error: isDeadline ? 'deadline' : 'store', cause, seconds: elapsed(started) });
+        const isDeadline = cause instanceof StoreDeadlineError;
+        callback({ code: grpc.status.UNAVAILABLE, details: isDeadline ? deadlineDetails : 'keygate: store unavailable' });
+        observer?.checked({ input, error: isDeadline ? 'deadline' : 'store', cause, seconds: (performance.now() - startedAt) / 1e3 });
       },
     );
   };
   const watches = new Set<grpc.ServerWritableStream<unknown, unknown>>();
-  server.addService(protos.authorizationService, { Check });
+  server.addService(leanAuthorizationService(protos.authorizationService), { Check });
   server.addService(protos.healthService, healthImplementation(opts.health, watches));
   return {
     server,
@@ -110,8 +216,21 @@ export function createGrpcServer(opts: GrpcServerOptions): KeygateGrpcServer {
   };
 }
 
-function elapsed(started: bigint): number {
-  return Number(process.hrtime.bigint() - started) / 1e9;
+/**
+ * The Authorization service as proto-loader defines it, with Check's request deserializer
+ * replaced by decodeCheckRequest (decodes only the fields keygate reads; src/grpc/request.ts).
+ */
+function leanAuthorizationService(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const check = service.Check;
+  if (!check) throw new Error('Authorization service without Check');
+  return { ...service, Check: { ...check, requestDeserialize: decodeCheckRequest } };
+}
+
+/** x-request-id of a request, for the log line of a shed Check (cheap: no conversion). */
+function requestIdOf(req: CheckRequestObject | undefined | null): string | undefined {
+  const http = req?.attributes?.request?.http;
+  const id = http?.id ?? http?.headers?.['x-request-id'];
+  return typeof id === 'string' && id !== '' ? id : undefined;
 }
 
 /** Services the health endpoint answers for: "" (the whole server) and the Authorization service. */

@@ -2,7 +2,8 @@
 // LRU, TTL), unknown digests remembered for a shorter TTL, plans by name. Every admin change
 // arrives through the store's invalidation feed (Redis pub/sub) and drops the entry at once;
 // the TTL is the backstop that bounds staleness if a message is lost. Concurrent misses for the
-// same digest share one store call.
+// same digest (or plan name) share one store call. cachedKey / cachedPlan answer a fresh entry
+// synchronously, so that the Check path skips a promise (and the store budget) on a hit.
 //
 // Expired entries stay until the LRU evicts them, so that when the store fails the Check path
 // may use a key record or plan up to `staleMs` past its TTL (KEYGATE_CACHE_STALE_MS;
@@ -42,6 +43,7 @@ export class CachedKeyLookup {
   private readonly digestsById = new Map<string, Set<string>>();
   private readonly plans = new Map<string, Entry<Plan | null>>();
   private readonly inflight = new Map<string, Promise<KeyRecord | null>>();
+  private readonly inflightPlans = new Map<string, Promise<Plan | null>>();
   /** bumped on every invalidation: a lookup that started before one must not fill the cache */
   private generation = 0;
   private readonly unsubscribe: () => void;
@@ -63,6 +65,25 @@ export class CachedKeyLookup {
       else if (e.kind === 'plan') this.invalidatePlan(e.id);
       else this.clear();
     });
+  }
+
+  /**
+   * The fresh cached answer for a digest without waiting: the record, null for a remembered
+   * unknown key, undefined when the cache has no fresh entry (then call lookup, which counts
+   * the miss). A hit counts as lookup's does.
+   */
+  cachedKey(digest: string): KeyRecord | null | undefined {
+    const cached = this.byDigest.get(digest);
+    if (cached === undefined || cached.expiresAt <= this.clock.now()) return undefined;
+    this.events.hit();
+    return cached.value;
+  }
+
+  /** The same for a plan: the plan, null for a remembered missing plan, undefined when not fresh. */
+  cachedPlan(name: string): Plan | null | undefined {
+    const cached = this.plans.get(name);
+    if (cached === undefined || cached.expiresAt <= this.clock.now()) return undefined;
+    return cached.value;
   }
 
   /** The record for a digest, or null when unknown. Throws when the store fails. */
@@ -106,14 +127,27 @@ export class CachedKeyLookup {
     return this.stale(this.plans.get(name));
   }
 
+  /** The plan, or null when there is none. Concurrent misses share one store call. Throws when the store fails. */
   async plan(name: string): Promise<Plan | null> {
     const now = this.clock.now();
     const cached = this.plans.get(name);
     if (cached && cached.expiresAt > now) return cached.value;
+    const pending = this.inflightPlans.get(name);
+    if (pending) return pending;
     const generation = this.generation;
-    const plan = await this.store.getPlan(name);
-    if (generation === this.generation && this.opts.ttlMs > 0) this.plans.set(name, { value: plan, expiresAt: now + this.opts.ttlMs });
-    return plan;
+    const p: Promise<Plan | null> = this.store.getPlan(name).then(
+      (plan) => {
+        if (this.inflightPlans.get(name) === p) this.inflightPlans.delete(name);
+        if (generation === this.generation && this.opts.ttlMs > 0) this.plans.set(name, { value: plan, expiresAt: now + this.opts.ttlMs });
+        return plan;
+      },
+      (err: unknown) => {
+        if (this.inflightPlans.get(name) === p) this.inflightPlans.delete(name);
+        throw err;
+      },
+    );
+    this.inflightPlans.set(name, p);
+    return p;
   }
 
   invalidateKey(id: string): void {
@@ -129,6 +163,8 @@ export class CachedKeyLookup {
 
   invalidatePlan(name: string): void {
     this.generation++;
+    // A read already on its way may carry the old plan: later reads must not join it.
+    this.inflightPlans.clear();
     this.events.invalidation();
     this.plans.delete(name);
   }
@@ -137,6 +173,7 @@ export class CachedKeyLookup {
   clear(): void {
     this.generation++;
     this.inflight.clear();
+    this.inflightPlans.clear();
     this.byDigest.clear();
     this.digestsById.clear();
     this.plans.clear();

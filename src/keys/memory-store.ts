@@ -56,6 +56,13 @@ export class MemoryKeyStore implements KeyStore {
 
   async upsertKey(record: KeyRecord, digest: DigestEntry): Promise<'created' | 'updated' | 'unchanged'> {
     this.assertDigestFree(digest.digest, record.id);
+    const outcome = this.upsertOne(record, digest);
+    if (outcome !== 'unchanged') this.emit('key', record.id);
+    return outcome;
+  }
+
+  /** upsertKey once its digest is known to be free, without telling listeners. */
+  private upsertOne(record: KeyRecord, digest: DigestEntry): 'created' | 'updated' | 'unchanged' {
     const before = this.keys.get(record.id);
     const digestBefore = this.digests.get(digest.digest);
     const same =
@@ -66,8 +73,63 @@ export class MemoryKeyStore implements KeyStore {
     if (same) return 'unchanged';
     this.keys.set(record.id, clone(record));
     this.setDigest(digest, record.id);
-    this.emit('key', record.id);
     return before ? 'updated' : 'created';
+  }
+
+  async getKeys(ids: readonly string[]): Promise<(KeyRecord | null)[]> {
+    return ids.map((id) => {
+      const rec = this.keys.get(id);
+      return rec ? clone(rec) : null;
+    });
+  }
+
+  async digestOwners(digests: readonly string[]): Promise<(string | null)[]> {
+    const now = this.clock.now();
+    return digests.map((digest) => {
+      const entry = this.digests.get(digest);
+      return entry && (entry.expiresAt === undefined || entry.expiresAt > now) ? entry.id : null;
+    });
+  }
+
+  async upsertKeys(entries: readonly { record: KeyRecord; digest: DigestEntry }[]): Promise<('created' | 'updated' | 'unchanged')[]> {
+    // Check every entry first, over what the entries before it would have written.
+    const claimed = new Map<string, string>();
+    let conflicts = 0;
+    for (const { record, digest } of entries) {
+      const owner = claimed.get(digest.digest);
+      if (owner !== undefined ? owner !== record.id : this.digestTaken(digest.digest, record.id)) conflicts++;
+      else claimed.set(digest.digest, record.id);
+    }
+    if (conflicts > 0) {
+      const which = conflicts === 1 ? 'a secret of this batch already belongs' : `${conflicts} secrets of this batch already belong`;
+      throw new StoreConflictError(`${which} to another key; nothing of the batch was written`);
+    }
+    const outcomes: ('created' | 'updated' | 'unchanged')[] = [];
+    const updated = new Set<string>();
+    for (const { record, digest } of entries) {
+      const outcome = this.upsertOne(record, digest);
+      outcomes.push(outcome);
+      if (outcome === 'updated') updated.add(record.id);
+    }
+    for (const id of updated) this.emit('key', id);
+    return outcomes;
+  }
+
+  async updateKeys(records: readonly KeyRecord[]): Promise<void> {
+    const unknown = new Set<string>();
+    const written = new Set<string>();
+    for (const record of records) {
+      if (!this.keys.has(record.id)) unknown.add(record.id);
+      else {
+        this.keys.set(record.id, clone(record));
+        written.add(record.id);
+      }
+    }
+    for (const id of written) this.emit('key', id);
+    if (unknown.size > 0) {
+      const listed = [...unknown].slice(0, 10).join(', ');
+      throw new StoreConflictError(`no key ${listed}${unknown.size > 10 ? ` and ${unknown.size - 10} more` : ''}`);
+    }
   }
 
   async updateKey(record: KeyRecord): Promise<void> {
@@ -123,9 +185,14 @@ export class MemoryKeyStore implements KeyStore {
   }
 
   private assertDigestFree(digest: string, id: string): void {
+    if (this.digestTaken(digest, id)) throw new StoreConflictError('this secret already belongs to another key');
+  }
+
+  /** Whether a live digest of another key holds `digest`. */
+  private digestTaken(digest: string, id: string): boolean {
     const owner = this.digests.get(digest);
     const live = owner && (owner.expiresAt === undefined || owner.expiresAt > this.clock.now());
-    if (live && owner.id !== id) throw new StoreConflictError('this secret already belongs to another key');
+    return Boolean(live && owner.id !== id);
   }
 
   private setDigest(digest: DigestEntry, id: string): void {

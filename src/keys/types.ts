@@ -69,6 +69,34 @@ export interface KeyStore {
   upsertKey(record: KeyRecord, digest: DigestEntry): Promise<'created' | 'updated' | 'unchanged'>;
   /** Replaces a stored record (same id); refuses an unknown id. */
   updateKey(record: KeyRecord): Promise<void>;
+
+  // Batch forms for bulk admin work (`keygate-admin key import`, seed files): each costs a few
+  // round trips per call on Redis, whatever the number of entries. Optional so that decorators
+  // (the metrics wrapper of the Check path) need not forward them; callers fall back to the
+  // one-key methods (src/admin/bulk.ts). Both stores implement them.
+
+  /** getKey for many ids: the records in the order of `ids`, null where unknown. */
+  getKeys?(ids: readonly string[]): Promise<(KeyRecord | null)[]>;
+  /**
+   * The id of the key each digest finds, in order; null for an unknown digest or one whose
+   * grace has ended. Unlike lookup, the key's record is not read (nor required to exist).
+   */
+  digestOwners?(digests: readonly string[]): Promise<(string | null)[]>;
+  /**
+   * upsertKey for many keys, with the outcomes a sequence of upsertKey calls would give (an id or
+   * digest may appear more than once). Every entry is checked before anything is written: when
+   * any digest belongs to a different live key, throws StoreConflictError and writes nothing.
+   * Announces each updated key to the invalidation listeners (on Redis: one message per call,
+   * see INVALIDATION_CHANNEL), but not created ones: no cache holds a record for an id that did
+   * not exist, and an unknown digest remembered by a cache ends with its short TTL.
+   */
+  upsertKeys?(entries: readonly { record: KeyRecord; digest: DigestEntry }[]): Promise<('created' | 'updated' | 'unchanged')[]>;
+  /**
+   * updateKey for many records: writes those whose id exists, announces them (one message per
+   * call on Redis), then throws StoreConflictError naming the unknown ids, if any.
+   */
+  updateKeys?(records: readonly KeyRecord[]): Promise<void>;
+
   /** Adds `digest` to the key and ends every other digest of it at `graceUntil` (or now). */
   rotateKey(id: string, digest: DigestEntry, graceUntil: number): Promise<void>;
   getPlan(name: string): Promise<Plan | null>;

@@ -14,9 +14,10 @@ import { SLIDING_BUCKETS } from './sliding-window';
 export const DEFAULT_USAGE_RETENTION_DAYS = 90;
 
 /**
- * Limit counters expire this long after they stop counting (mirrored in lua/charge.lua).
- * Counting never depends on expiry; the slack keeps Redis's own clock, which may run ahead of
- * the `now` keygate passes in, from deleting a counter that still counts.
+ * Limit counters expire at least this long after they stop counting (mirrored in
+ * lua/charge.lua, whose header says when each expiry is set). Counting never depends on expiry;
+ * the slack keeps Redis's own clock, which may run ahead of the `now` keygate passes in, from
+ * deleting a counter that still counts.
  */
 export const EXPIRY_SLACK_MS = 60_000;
 
@@ -29,9 +30,35 @@ function compactDay(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10).replace(/-/g, '');
 }
 
+/** The calendar facts every charge of one UTC day needs: its bounds and names, and its month's. */
+export interface CalendarDay {
+  /** the day: [start, end) and YYYYMMDD */
+  start: number;
+  end: number;
+  day: string;
+  /** its month: end and YYYYMM */
+  monthEnd: number;
+  month: string;
+}
+
+let lastDay: CalendarDay | undefined;
+
+/**
+ * The CalendarDay of `now`, worked out once per UTC day (Date arithmetic and ISO formatting
+ * cost more than the rest of building a charge) and then served from a one-day cache.
+ */
+export function calendarDay(now: number): CalendarDay {
+  const cached = lastDay;
+  if (cached !== undefined && now >= cached.start && now < cached.end) return cached;
+  const day = windowBounds('d', now);
+  const month = windowBounds('month', now);
+  lastDay = { start: day.start, end: day.end, day: compactDay(day.start), monthEnd: month.end, month: compactDay(month.start).slice(0, 6) };
+  return lastDay;
+}
+
 /** Hash of the UTC day containing `now`: fields `allowed`, `denied:<reason>`, `would_deny:<reason>`. */
 export function usageKey(keyId: string, now: number): string {
-  return `${keyTag(keyId)}:usage:${compactDay(now)}`;
+  return `${keyTag(keyId)}:usage:${calendarDay(now).day}`;
 }
 
 export function creditsKey(keyId: string): string {
@@ -45,13 +72,19 @@ export function creditsKey(keyId: string): string {
  */
 export function limitKey(keyId: string, limit: Limit, now: number): string {
   if (isSlidingWindow(limit.window)) return `${keyTag(keyId)}:rl:${limit.window}`;
-  const start = compactDay(windowBounds(limit.window, now).start);
-  return limit.window === 'd' ? `${keyTag(keyId)}:q:d:${start}` : `${keyTag(keyId)}:q:month:${start.slice(0, 6)}`;
+  const day = calendarDay(now);
+  return limit.window === 'd' ? `${keyTag(keyId)}:q:d:${day.day}` : `${keyTag(keyId)}:q:month:${day.month}`;
+}
+
+/** End (exclusive) of the calendar window (`d` or `month`) containing `now`. */
+function calendarWindowEnd(window: Limit['window'], now: number): number {
+  const day = calendarDay(now);
+  return window === 'd' ? day.end : day.monthEnd;
 }
 
 /** ms from `now` until a day's usage hash may go: the day's end plus the retention. */
 export function usageTtlMs(now: number, retentionDays: number): number {
-  return windowBounds('d', now).end + retentionDays * DAY_MS - now;
+  return calendarDay(now).end + retentionDays * DAY_MS - now;
 }
 
 export const USAGE_ALLOWED_FIELD = 'allowed';
@@ -110,7 +143,7 @@ export function encodeCharge(req: ChargeRequest, usageRetentionDays: number): Ch
       const spec = SLIDING_BUCKETS[limit.window];
       args.push(String(limit.count), 'sliding', String(spec.bucketMs), String(spec.windowMs));
     } else {
-      args.push(String(limit.count), 'calendar', String(windowBounds(limit.window, req.now).end), '0');
+      args.push(String(limit.count), 'calendar', String(calendarWindowEnd(limit.window, req.now)), '0');
     }
   }
   return { keys, args };

@@ -9,6 +9,7 @@ import {
   encodeBucket,
   evaluateSliding,
   slidingStateAfter,
+  slidingTtlAfterCharge,
   type BucketSpec,
   type SlidingEvaluation,
 } from './sliding-window';
@@ -81,10 +82,10 @@ export function runChargeScript(kv: MemoryKv, { keys, args }: ChargeCall): Charg
         if (limit.evaluation.stale.length > 0) kv.hdel(limit.key, limit.evaluation.stale);
         const bucket = chargedBucket(limit.evaluation, now, cost);
         kv.hset(limit.key, String(bucket.index), encodeBucket(bucket));
-        kv.pexpire(limit.key, slidingStateAfter(limit.evaluation, true, now, limit.count, cost, limit.spec).ttlMs + EXPIRY_SLACK_MS);
+        const ttl = slidingTtlAfterCharge(limit.evaluation, now, limit.spec);
+        if (ttl !== null) kv.pexpire(limit.key, ttl + EXPIRY_SLACK_MS);
       } else {
-        kv.incrby(limit.key, cost);
-        kv.pexpire(limit.key, limit.windowEnd - now + EXPIRY_SLACK_MS);
+        if (kv.incrby(limit.key, cost) === cost) kv.pexpire(limit.key, limit.windowEnd - now + EXPIRY_SLACK_MS);
       }
     }
     if (hasCredits && balance > 0) {
@@ -98,16 +99,17 @@ export function runChargeScript(kv: MemoryKv, { keys, args }: ChargeCall): Charg
     }
   }
 
-  // 4. Count the request in the day's usage.
+  // 4. Count the request in the day's usage (a field's first count gives the hash its expiry).
+  let newField = false;
   if (verdict === 'allowed') {
-    kv.hincrby(keys[0], 'allowed', 1);
+    newField = kv.hincrby(keys[0], 'allowed', 1) === 1;
   } else if (shadow) {
-    kv.hincrby(keys[0], 'allowed', 1);
-    kv.hincrby(keys[0], `would_deny:${verdict}`, 1);
+    newField = kv.hincrby(keys[0], 'allowed', 1) === 1;
+    newField = kv.hincrby(keys[0], `would_deny:${verdict}`, 1) === 1 || newField;
   } else {
-    kv.hincrby(keys[0], `denied:${verdict}`, 1);
+    newField = kv.hincrby(keys[0], `denied:${verdict}`, 1) === 1;
   }
-  kv.pexpire(keys[0], usageTtlMs);
+  if (newField) kv.pexpire(keys[0], usageTtlMs);
 
   // 5. Report each limit's state after the charge.
   const reply: ChargeReply = [verdict, charged ? 1 : 0, deniedBy, retry, balance];

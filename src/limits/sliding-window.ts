@@ -127,8 +127,18 @@ export interface SlidingStateAfter {
   remaining: number;
   /** ms until the oldest counted bucket leaves (remaining grows); 0 when nothing counts. */
   resetMs: number;
-  /** ms the bucket hash must live: until its newest bucket leaves. */
-  ttlMs: number;
+}
+
+/**
+ * The TTL (before the slack) to give a limit's bucket hash after a charge, or null to leave its
+ * expiry alone. The hash must live until its newest bucket has left the window. Every hit of a
+ * bucket falls before the bucket's end, so an expiry at (end of the newest bucket) + W covers all
+ * of them: it needs setting only when the charge opens a bucket newer than every counted one —
+ * once per bucket width at most, instead of on every charge.
+ */
+export function slidingTtlAfterCharge(evaluation: SlidingEvaluation, now: number, spec: BucketSpec): number | null {
+  for (const bucket of evaluation.counted) if (bucket.index >= evaluation.currentBucket) return null;
+  return (evaluation.currentBucket + 1) * spec.bucketMs + spec.windowMs - now;
 }
 
 /** The limit's state once the charge is (or is not) applied. */
@@ -144,15 +154,12 @@ export function slidingStateAfter(
   if (charged) buckets.push(chargedBucket(evaluation, now, cost));
   let used = 0;
   let oldest = Infinity;
-  let newest = -Infinity;
   for (const bucket of buckets) {
     used += bucket.units;
     oldest = Math.min(oldest, bucket.lastHit);
-    newest = Math.max(newest, bucket.lastHit);
   }
   return {
     remaining: Math.max(0, count - used),
     resetMs: used > 0 ? oldest + spec.windowMs - now : 0,
-    ttlMs: used > 0 ? newest + spec.windowMs - now : 0,
   };
 }

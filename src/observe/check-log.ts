@@ -6,9 +6,25 @@
 import type { CheckEvent, CheckObserver } from '../grpc/server';
 import type { Logger } from '../log';
 
+/** At most one log line per this many ms for Checks shed by the in-flight bound (error/overload). */
+const OVERLOAD_LOG_INTERVAL_MS = 1000;
+
 export function checkLogger(logger: Logger, logAllowed: boolean): CheckObserver {
+  // Shed Checks come by the thousand when keygate is overloaded: one summary line per interval
+  // (the metric keygate_checks_total{decision="error",reason="overload"} counts each).
+  let shedSince = 0;
+  let shedLoggedAt = -Infinity;
   return {
     checked(e: CheckEvent) {
+      if (e.error === 'overload') {
+        shedSince++;
+        const now = performance.now();
+        if (now - shedLoggedAt < OVERLOAD_LOG_INTERVAL_MS) return;
+        logger.warn({ decision: 'error', reason: 'overload', shed: shedSince, error: describeError(e.cause) }, 'checks shed: too many in flight');
+        shedLoggedAt = now;
+        shedSince = 0;
+        return;
+      }
       const o = e.outcome;
       if (o?.decision === 'allow' && !logAllowed && !o.shadowDenial) return;
       const line: Record<string, unknown> = {

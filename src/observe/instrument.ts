@@ -12,14 +12,15 @@ import type { ChargeRequest, ChargeResult, Limiter, Plan, UsageDay, UsageStore }
 import type { StoreMetrics, StoreOperationMetrics } from './metrics';
 
 /** Waits for `call`, recording its duration and, when it rejects, one error. */
-function timed<T>(m: StoreOperationMetrics, started: bigint, call: Promise<T>): Promise<T> {
+// performance.now() (a double) rather than process.hrtime.bigint(): no BigInt allocated per call.
+function timed<T>(m: StoreOperationMetrics, started: number, call: Promise<T>): Promise<T> {
   return call.then(
     (value) => {
-      m.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      m.observe((performance.now() - started) / 1e3);
       return value;
     },
     (err: unknown) => {
-      m.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      m.observe((performance.now() - started) / 1e3);
       m.error();
       throw err;
     },
@@ -28,7 +29,7 @@ function timed<T>(m: StoreOperationMetrics, started: bigint, call: Promise<T>): 
 
 /** Runs `call` timed; a synchronous throw counts (and propagates) like a rejection. */
 function measure<T>(m: StoreOperationMetrics, call: () => Promise<T>): Promise<T> {
-  const started = process.hrtime.bigint();
+  const started = performance.now();
   let p: Promise<T>;
   try {
     p = call();
@@ -45,7 +46,14 @@ class InstrumentedKeyStore implements KeyStore {
   ) {}
 
   lookup(digest: string): Promise<KeyRecord | null> {
-    return measure(this.m.lookup, () => this.inner.lookup(digest));
+    const started = performance.now();
+    let p: Promise<KeyRecord | null>;
+    try {
+      p = this.inner.lookup(digest);
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    return timed(this.m.lookup, started, p);
   }
   getPlan(name: string): Promise<Plan | null> {
     return measure(this.m.plan, () => this.inner.getPlan(name));
@@ -99,7 +107,14 @@ class InstrumentedLimiter implements Limiter, UsageStore {
   ) {}
 
   charge(req: ChargeRequest): Promise<ChargeResult> {
-    return measure(this.m.charge, () => this.inner.charge(req));
+    const started = performance.now();
+    let p: Promise<ChargeResult>;
+    try {
+      p = this.inner.charge(req);
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    return timed(this.m.charge, started, p);
   }
   recordUsage(keyId: string, outcome: string, now: number): Promise<void> {
     return measure(this.m.usage, () => this.inner.recordUsage(keyId, outcome, now));

@@ -22,7 +22,7 @@ import { HotCounter, HotHistogram, type HotCounterChild, type HotHistogramChild 
 export const OTHER_OWNER = '_other';
 
 /** Check failures, as CheckEvent.error names them; the `reason` of decision="error". */
-export const CHECK_ERRORS = ['deadline', 'store', 'internal'] as const;
+export const CHECK_ERRORS = ['deadline', 'store', 'internal', 'overload'] as const;
 export type CheckError = (typeof CHECK_ERRORS)[number];
 
 /** The store calls the Check path (and the readiness probe) make; the `operation` label. */

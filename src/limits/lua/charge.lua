@@ -37,6 +37,14 @@ Returns
 Sliding windows (mirrors src/limits/sliding-window.ts): a hit at t lands in bucket floor(t / w),
 which keeps its units and its latest hit L; the bucket counts while now < L + W. Never more than
 count units in any interval [a, a + W); a request is refused at most w earlier than an exact log.
+
+Expiry (EXPIRY_SLACK_MS past the moment a key stops counting) is set only when it has to change,
+so that a busy key does not pay a PEXPIRE per counter per request:
+  sliding hash     when the charge opens a bucket newer than every counted one: until the end of
+                   that bucket + W (every later hit of that bucket falls before its end)
+  calendar string  when INCRBY creates it: until the end of its window (its name is the window)
+  usage hash       when HINCRBY creates a field (the first of the day creates the hash): until
+                   the day's end + retention (ARGV[5] is that, from now)
 ]]
 
 local now = tonumber(ARGV[1])
@@ -86,13 +94,15 @@ for i = 1, limit_count do
         limit.used = limit.used + bucket.units
       end
     end
-    table.sort(limit.counted, leaving_order)
     limit.fits = limit.used + cost <= limit.count
     limit.retry = 0
     if not limit.fits then
       if cost > limit.count then
         limit.retry = -1
       else
+        -- Only the wait needs the buckets in leaving order (the TS mirror always sorts them; no
+        -- other result depends on the order), so an allowed charge skips the sort.
+        table.sort(limit.counted, leaving_order)
         local left = limit.used
         for _, bucket in ipairs(limit.counted) do
           left = left - bucket.units
@@ -172,17 +182,25 @@ if charged then
       touched[limit.key] = true
       if limit.kind == 'sliding' then
         if #limit.stale > 0 then redis.call('HDEL', limit.key, unpack(limit.stale)) end
-        local newest = nil
-        for _, bucket in ipairs(buckets_after(limit, true)) do
+        -- the current bucket gains cost units and a hit at now (chargedBucket in sliding-window.ts)
+        local units, last = cost, now
+        local opens_newest = true
+        for _, bucket in ipairs(limit.counted) do
           if bucket.index == limit.current then
-            redis.call('HSET', limit.key, int(bucket.index), int(bucket.units) .. ':' .. int(bucket.last))
+            units = bucket.units + cost
+            if bucket.last > now then last = bucket.last end
           end
-          if newest == nil or bucket.last > newest then newest = bucket.last end
+          if bucket.index >= limit.current then opens_newest = false end
         end
-        redis.call('PEXPIRE', limit.key, int(newest + limit.window_ms - now + EXPIRY_SLACK_MS))
+        redis.call('HSET', limit.key, int(limit.current), int(units) .. ':' .. int(last))
+        if opens_newest then
+          local bucket_end = (limit.current + 1) * limit.bucket_ms
+          redis.call('PEXPIRE', limit.key, int(bucket_end + limit.window_ms - now + EXPIRY_SLACK_MS))
+        end
       else
-        redis.call('INCRBY', limit.key, cost)
-        redis.call('PEXPIRE', limit.key, int(limit.window_end - now + EXPIRY_SLACK_MS))
+        if redis.call('INCRBY', limit.key, cost) == cost then
+          redis.call('PEXPIRE', limit.key, int(limit.window_end - now + EXPIRY_SLACK_MS))
+        end
       end
     end
   end
@@ -197,16 +215,17 @@ if charged then
   end
 end
 
--- 4. Count the request in the day's usage.
+-- 4. Count the request in the day's usage (a field's first count gives the hash its expiry).
+local new_field = false
 if verdict == 'allowed' then
-  redis.call('HINCRBY', KEYS[1], 'allowed', 1)
+  new_field = redis.call('HINCRBY', KEYS[1], 'allowed', 1) == 1
 elseif shadow then
-  redis.call('HINCRBY', KEYS[1], 'allowed', 1)
-  redis.call('HINCRBY', KEYS[1], 'would_deny:' .. verdict, 1)
+  new_field = redis.call('HINCRBY', KEYS[1], 'allowed', 1) == 1
+  new_field = redis.call('HINCRBY', KEYS[1], 'would_deny:' .. verdict, 1) == 1 or new_field
 else
-  redis.call('HINCRBY', KEYS[1], 'denied:' .. verdict, 1)
+  new_field = redis.call('HINCRBY', KEYS[1], 'denied:' .. verdict, 1) == 1
 end
-redis.call('PEXPIRE', KEYS[1], int(usage_ttl_ms))
+if new_field then redis.call('PEXPIRE', KEYS[1], int(usage_ttl_ms)) end
 
 -- 5. Report each limit's state after the charge.
 local reply = { verdict, charged and 1 or 0, denied_by, retry, balance }

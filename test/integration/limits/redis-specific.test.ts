@@ -33,6 +33,9 @@ beforeEach(async () => {
   await client.flushall();
 });
 
+/** End (exclusive) of the sliding-window bucket of width w that holds t. */
+const bucketEnd = (t: number, w: number) => (Math.floor(t / w) + 1) * w;
+
 /** Every key with its type, value and PTTL. */
 async function dump(): Promise<Record<string, { value: unknown; pttl: number }>> {
   const out: Record<string, { value: unknown; pttl: number }> = {};
@@ -67,9 +70,10 @@ describe('Redis keys and TTLs (fixed clock)', () => {
       'kg:{k1}:credits': { value: '8', ttl: -1 },
       'kg:{k1}:q:d:20260314': { value: '2', ttl: dayEnd - now + EXPIRY_SLACK_MS },
       'kg:{k1}:q:month:202603': { value: '2', ttl: Date.parse('2026-04-01T00:00:00.000Z') - now + EXPIRY_SLACK_MS },
-      'kg:{k1}:rl:h': { value: { [String(Math.floor(now / 60_000))]: `2:${now}` }, ttl: 3_600_000 + EXPIRY_SLACK_MS },
-      'kg:{k1}:rl:m': { value: { [String(Math.floor(now / 1_000))]: `2:${now}` }, ttl: 60_000 + EXPIRY_SLACK_MS },
-      'kg:{k1}:rl:s': { value: { [String(Math.floor(now / 100))]: `2:${now}` }, ttl: 1_000 + EXPIRY_SLACK_MS },
+      // A bucket hash lives until the end of its newest bucket has left the window.
+      'kg:{k1}:rl:h': { value: { [String(Math.floor(now / 60_000))]: `2:${now}` }, ttl: bucketEnd(now, 60_000) - now + 3_600_000 + EXPIRY_SLACK_MS },
+      'kg:{k1}:rl:m': { value: { [String(Math.floor(now / 1_000))]: `2:${now}` }, ttl: bucketEnd(now, 1_000) - now + 60_000 + EXPIRY_SLACK_MS },
+      'kg:{k1}:rl:s': { value: { [String(Math.floor(now / 100))]: `2:${now}` }, ttl: bucketEnd(now, 100) - now + 1_000 + EXPIRY_SLACK_MS },
       'kg:{k1}:usage:20260314': { value: { allowed: '1' }, ttl: dayEnd + 90 * DAY_MS - now },
     };
     const stored = await dump();
@@ -87,20 +91,43 @@ describe('Redis keys and TTLs (fixed clock)', () => {
     }
   });
 
-  it('a later hit moves the bucket TTL; the newest hit decides', async () => {
+  it('a hit that opens a newer bucket moves the bucket TTL; a hit inside the newest bucket leaves it', async () => {
     const limiter = new RedisLimiter(client);
+    const shortened = 5_000;
     await limiter.charge({ keyId: 'k2', limits: limits('10/m'), cost: 1, now });
+    await client.pexpire('kg:{k2}:rl:m', shortened);
     await limiter.charge({ keyId: 'k2', limits: limits('10/m'), cost: 1, now: now + 20_000 });
     expect(await client.hgetall('kg:{k2}:rl:m')).toEqual({
       [String(Math.floor(now / 1_000))]: `1:${now}`,
       [String(Math.floor((now + 20_000) / 1_000))]: `1:${now + 20_000}`,
     });
-    const pttl = await client.pttl('kg:{k2}:rl:m');
-    expect(pttl).toBeLessThanOrEqual(60_000 + EXPIRY_SLACK_MS);
-    expect(pttl).toBeGreaterThan(55_000 + EXPIRY_SLACK_MS);
+    const moved = bucketEnd(now + 20_000, 1_000) - (now + 20_000) + 60_000 + EXPIRY_SLACK_MS;
+    expect(await client.pttl('kg:{k2}:rl:m')).toBeLessThanOrEqual(moved);
+    expect(await client.pttl('kg:{k2}:rl:m')).toBeGreaterThan(moved - 5_000);
+    // 400 ms later, same 1 s bucket: the expiry set when the bucket opened already covers it.
+    await client.pexpire('kg:{k2}:rl:m', shortened);
+    await limiter.charge({ keyId: 'k2', limits: limits('10/m'), cost: 1, now: now + 20_400 });
+    expect(await client.hget('kg:{k2}:rl:m', String(Math.floor((now + 20_000) / 1_000)))).toBe(`2:${now + 20_400}`);
+    expect(await client.pttl('kg:{k2}:rl:m')).toBeLessThanOrEqual(shortened);
     // Once the first bucket is stale, the next charge deletes it.
     await limiter.charge({ keyId: 'k2', limits: limits('10/m'), cost: 1, now: now + 60_000 });
     expect(Object.keys(await client.hgetall('kg:{k2}:rl:m'))).toHaveLength(2);
+  });
+
+  it('calendar counters and the usage hash get their expiry when created, and keep it', async () => {
+    const limiter = new RedisLimiter(client);
+    const request: ChargeRequest = { keyId: 'k6', limits: limits('50/d', '500/month'), cost: 1, now };
+    await limiter.charge(request);
+    const keys = ['kg:{k6}:q:d:20260314', 'kg:{k6}:q:month:202603', 'kg:{k6}:usage:20260314'];
+    for (const key of keys) await client.pexpire(key, 5_000);
+    await limiter.charge({ ...request, now: now + 1_000 });
+    await limiter.charge({ ...request, now: now + 2_000, cost: 60 }); // refused: counts denied:quota_exceeded
+    expect(await client.get('kg:{k6}:q:d:20260314')).toBe('2');
+    expect(await client.hgetall('kg:{k6}:usage:20260314')).toEqual({ allowed: '2', 'denied:quota_exceeded': '1' });
+    // The refusal created a usage field: that sets the day's expiry again (the same end).
+    const usageTtl = Date.parse('2026-03-15T00:00:00.000Z') + 90 * DAY_MS - (now + 2_000);
+    expect(await client.pttl('kg:{k6}:usage:20260314')).toBeGreaterThan(usageTtl - 5_000);
+    for (const key of keys.slice(0, 2)) expect(await client.pttl(key), key).toBeLessThanOrEqual(5_000);
   });
 
   it('every key but the credit balance has a TTL after all kinds of traffic', async () => {
@@ -145,6 +172,9 @@ describe('round trips', () => {
     const insideScript = new Set(['hgetall', 'get', 'hset', 'hdel', 'pexpire', 'incrby', 'hincrby', 'decrby', 'set']);
     expect(Object.keys(stats).filter((name) => name !== 'evalsha' && !insideScript.has(name))).toEqual([]);
     expect(stats.hincrby).toBe(25); // the usage counter, once per charge
+    // Expiry is set only when it changes: these 25 charges fall in the s-bucket, day counter
+    // and usage field the first charge opened, so none of them runs PEXPIRE.
+    expect(stats.pexpire).toBeUndefined();
   });
 
   it('uses the SHA-1 of lua/charge.lua', async () => {
@@ -174,6 +204,15 @@ describe('charge.lua and its TypeScript mirror agree', () => {
       await redisLimiter.setCredits(keyId, 40);
       await memoryLimiter.setCredits(keyId, 40);
     }
+    // Count the mirror's PEXPIREs, to compare with the ones Redis ran (inside the script too).
+    let memoryPexpires = 0;
+    const kv = memoryLimiter.store;
+    const pexpire = kv.pexpire.bind(kv);
+    kv.pexpire = (key: string, ttlMs: number) => {
+      memoryPexpires++;
+      pexpire(key, ttlMs);
+    };
+    await server.resetStats();
     const outcomes = new Map<string, number>();
     let t = Date.parse('2027-12-31T23:58:00.000Z');
     for (let step = 0; step < 600; step++) {
@@ -221,6 +260,12 @@ describe('charge.lua and its TypeScript mirror agree', () => {
       expect(await memoryLimiter.readUsage(keyId, '2027-12-31', 3)).toEqual(await redisLimiter.readUsage(keyId, '2027-12-31', 3));
       expect(await memoryLimiter.getCredits(keyId)).toBe(await redisLimiter.getCredits(keyId));
     }
+    // Both set expiry under the same conditions (only when it changes), and every counter has one.
+    const redisPexpires = (await server.commandStats()).pexpire;
+    expect(memoryPexpires).toBe(redisPexpires);
+    expect(redisPexpires).toBeLessThan(600);
+    for (const key of memoryKeys) if (!key.endsWith(':credits')) expect(kv.at(t).pttl(key), key).toBeGreaterThan(0);
+    for (const [key, { pttl }] of Object.entries(stored)) if (!key.endsWith(':credits')) expect(pttl, key).toBeGreaterThan(0);
   });
 });
 

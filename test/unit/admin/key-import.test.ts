@@ -171,6 +171,26 @@ describe('import runs', () => {
     ]);
   });
 
+  it('reads files larger than one read (64 KiB): CRLF, quoted line breaks and JSON elements across the cuts', async () => {
+    const secrets = Array.from({ length: 3000 }, () => generateKey());
+    const csvRows = secrets.map((s, i) => (i % 100 === 7 ? `acme,pro,${s},"two\r\nlines ${i}"` : `acme,pro,${s},n${i}`));
+    const csv = write(['owner,plan,key,name', ...csvRows].join('\r\n') + '\r\n');
+    expect(await run(csv, { batchSize: 128 })).toMatchObject({ keys: 3000, created: 3000 });
+    expect(await store.lookup(sha256(secrets[2907]))).toMatchObject({ name: 'two\nlines 2907' });
+    expect(await store.lookup(sha256(secrets[2999]))).toMatchObject({ name: 'n2999' });
+
+    store = new MemoryKeyStore(new ManualClock(T0));
+    await store.putPlan({ name: 'pro', limits: [] });
+    const entries = secrets.map((key, i) => ({ owner: 'acme', plan: 'pro', key, name: `n${i}`, metadata: { i: String(i) } }));
+    const json = write(JSON.stringify(entries, null, 2), '.json');
+    expect(await run(json)).toMatchObject({ keys: 3000, created: 3000 });
+    expect(await store.lookup(sha256(secrets[1500]))).toMatchObject({ name: 'n1500', metadata: { i: '1500' } });
+    // A bad element far into the file is reported with the line it starts on.
+    const bad = JSON.stringify([...entries.slice(0, 2000), { owner: 'acme', plan: 'pro' }], null, 2);
+    const badLine = bad.split('\n').length - 4; // the element's opening brace
+    expect(await problems(write(bad, '.json'))).toEqual([`line ${badLine}: needs key (the secret) or digest (its 64-hex SHA-256/HMAC)`]);
+  });
+
   it('lists at most 200 problems and counts the rest', async () => {
     const file = write(['owner,plan,key', ...Array.from({ length: 250 }, () => 'acme,pro,short')].join('\n'));
     const listed = await problems(file);

@@ -60,6 +60,7 @@ const FIELD_OF: Record<string, { field: keyof Config; parse: (text: string) => u
   KEYGATE_GRPC_TLS_CLIENT_CA: { field: 'grpcTlsClientCa', parse: () => undefined },
   KEYGATE_CACHE_STALE_MS: { field: 'cacheStaleMs', parse: Number },
   KEYGATE_WORKERS: { field: 'workers', parse: Number },
+  KEYGATE_MAX_INFLIGHT_CHECKS: { field: 'maxInflightChecks', parse: Number },
 };
 
 describe('loadConfig defaults', () => {
@@ -137,6 +138,7 @@ describe('loadConfig defaults', () => {
       KEYGATE_GRPC_TLS_CLIENT_CA: __filename,
       KEYGATE_CACHE_STALE_MS: '5000',
       KEYGATE_WORKERS: '3',
+      KEYGATE_MAX_INFLIGHT_CHECKS: '0',
     });
     expect(c).toEqual({
       redisUrl: 'rediss://user:pw@redis.example:6380/2',
@@ -170,6 +172,7 @@ describe('loadConfig defaults', () => {
       grpcTlsClientCa: __filename,
       cacheStaleMs: 5000,
       workers: 3,
+      maxInflightChecks: 0,
     });
   });
 

@@ -308,6 +308,38 @@ describe('plans', () => {
     await memory.deletePlan('basic');
     expect(await cache.plan('basic')).toBeNull();
   });
+
+  it('concurrent misses for one plan cause ONE store call (as for keys), and all get the plan', async () => {
+    await memory.putPlan(basic);
+    const all = await Promise.all(Array.from({ length: 50 }, () => cache.plan('basic')));
+    expect(all.every((p) => p?.name === 'basic')).toBe(true);
+    expect(observed.planReads).toBe(1);
+    // after an invalidation a new read does not join the old one
+    const before = cache.plan('basic');
+    clock.advance(1000);
+    const during = cache.plan('basic');
+    await memory.putPlan({ name: 'basic', limits: [{ count: 100, window: 's' }] });
+    expect((await cache.plan('basic'))?.limits[0].count).toBe(100);
+    await Promise.all([before, during]);
+  });
+
+  it('cachedKey / cachedPlan answer fresh entries at once, and nothing for stale or absent ones', async () => {
+    const d = await addKey('key_a', 'kg_secret_a');
+    await memory.putPlan(basic);
+    expect(cache.cachedKey(d)).toBeUndefined();
+    expect(cache.cachedPlan('basic')).toBeUndefined();
+    await cache.lookup(d);
+    await cache.plan('basic');
+    const hits = events.hits;
+    expect(cache.cachedKey(d)?.id).toBe('key_a');
+    expect(events.hits).toBe(hits + 1);
+    expect(cache.cachedPlan('basic')).toEqual(basic);
+    expect(await cache.lookup('0'.repeat(64))).toBeNull();
+    expect(cache.cachedKey('0'.repeat(64))).toBeNull();
+    clock.advance(1000);
+    expect(cache.cachedKey(d)).toBeUndefined();
+    expect(cache.cachedPlan('basic')).toBeUndefined();
+  });
 });
 
 describe('LRU bound', () => {

@@ -1,7 +1,7 @@
 // The KEYS/ARGV layout of charge.lua built from a ChargeRequest, and the reply read back.
 import { describe, expect, it } from 'vitest';
-import { decodeChargeReply, encodeCharge, limitKey, usageField } from '../../../src/limits/charge-call';
-import { DAY_MS, parseLimit } from '../../../src/limits/plans';
+import { calendarDay, decodeChargeReply, encodeCharge, limitKey, usageField, usageKey, usageTtlMs } from '../../../src/limits/charge-call';
+import { DAY_MS, parseLimit, utcDay, windowBounds } from '../../../src/limits/plans';
 import type { ChargeRequest } from '../../../src/limits/types';
 
 const now = Date.parse('2026-03-14T15:09:26.535Z');
@@ -41,6 +41,28 @@ describe('encodeCharge', () => {
   it('names calendar counters by their window start in UTC', () => {
     expect(limitKey('k', parseLimit('1/d'), Date.parse('2027-12-31T23:59:59.999Z'))).toBe('kg:{k}:q:d:20271231');
     expect(limitKey('k', parseLimit('1/month'), Date.parse('2028-01-01T00:00:00.000Z'))).toBe('kg:{k}:q:month:202801');
+  });
+
+  it('works the calendar out once per UTC day, and right at every day, month and year boundary', () => {
+    const instants = [
+      '2027-12-31T23:59:59.999Z', '2028-01-01T00:00:00.000Z', '2028-02-29T23:59:59.999Z', '2028-03-01T00:00:00.000Z',
+      '2026-03-14T15:09:26.535Z', '2026-03-14T00:00:00.000Z', '2026-03-13T23:59:59.999Z', '1970-01-01T00:00:00.000Z',
+    ].map(Date.parse);
+    // Back and forth between days, as a clock jump or two keygates' clocks would.
+    for (const t of [...instants, ...instants.reverse()]) {
+      const day = windowBounds('d', t);
+      const month = windowBounds('month', t);
+      expect(calendarDay(t)).toEqual({
+        start: day.start,
+        end: day.end,
+        day: utcDay(t).replace(/-/g, ''),
+        monthEnd: month.end,
+        month: utcDay(t).slice(0, 7).replace('-', ''),
+      });
+      expect(usageKey('k', t)).toBe(`kg:{k}:usage:${utcDay(t).replace(/-/g, '')}`);
+      expect(usageTtlMs(t, 3)).toBe(day.end + 3 * DAY_MS - t);
+    }
+    expect(calendarDay(now)).toBe(calendarDay(now + 1000)); // the same object: served from the cache
   });
 
   it('refuses a bad cost or time', () => {

@@ -21,7 +21,7 @@ describe('MemoryLimiter expiry', () => {
     expect((await limiter.readUsage('k', '2026-03-14', 1))[0].allowed).toBe(0);
   });
 
-  it('drops rate-limit buckets once their last hit has left the window, and quota counters at the window end', async () => {
+  it('drops rate-limit buckets once the end of their newest bucket has left the window, and quota counters at the window end', async () => {
     const limiter = new MemoryLimiter();
     await limiter.charge({ keyId: 'k', limits: [parseLimit('5/s'), parseLimit('5/d')], cost: 1, now });
     expect(limiter.store.at(now).keys().sort()).toEqual([
@@ -29,9 +29,10 @@ describe('MemoryLimiter expiry', () => {
       'kg:{k}:rl:s',
       'kg:{k}:usage:20260314',
     ]);
-    // Counters outlive the moment they stop counting by EXPIRY_SLACK_MS, then go.
-    expect(limiter.store.at(now + 999 + EXPIRY_SLACK_MS).keys()).toContain('kg:{k}:rl:s');
-    expect(limiter.store.at(now + 1_000 + EXPIRY_SLACK_MS).keys()).not.toContain('kg:{k}:rl:s');
+    // Counters outlive the moment they stop counting by EXPIRY_SLACK_MS, then go. The hit at
+    // now is 35 ms into its 100 ms bucket: the hash lives until that bucket's end (now + 65) + 1 s.
+    expect(limiter.store.at(now + 65 + 999 + EXPIRY_SLACK_MS).keys()).toContain('kg:{k}:rl:s');
+    expect(limiter.store.at(now + 65 + 1_000 + EXPIRY_SLACK_MS).keys()).not.toContain('kg:{k}:rl:s');
     const dayEnd = Date.parse('2026-03-15T00:00:00.000Z');
     expect(limiter.store.at(dayEnd - 1 + EXPIRY_SLACK_MS).keys()).toContain('kg:{k}:q:d:20260314');
     expect(limiter.store.at(dayEnd + EXPIRY_SLACK_MS).keys()).toEqual(['kg:{k}:usage:20260314']);

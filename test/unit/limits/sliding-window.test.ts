@@ -8,6 +8,7 @@ import {
   encodeBucket,
   evaluateSliding,
   slidingStateAfter,
+  slidingTtlAfterCharge,
 } from '../../../src/limits/sliding-window';
 
 const spec = SLIDING_BUCKETS.m; // w = 1 s, W = 60 s
@@ -52,12 +53,39 @@ describe('charging a bucket', () => {
   it('adds to the current bucket and keeps its latest hit', () => {
     const evaluation = evaluateSliding([bucket(t0, 2)], t0 + 100, 10, 3, spec);
     expect(chargedBucket(evaluation, t0 + 100, 3)).toEqual({ index: Math.floor(t0 / 1000), units: 5, lastHit: t0 + 100 });
-    expect(slidingStateAfter(evaluation, true, t0 + 100, 10, 3, spec)).toEqual({ remaining: 5, resetMs: 60_000, ttlMs: 60_000 });
-    expect(slidingStateAfter(evaluation, false, t0 + 100, 10, 3, spec)).toEqual({ remaining: 8, resetMs: 59_900, ttlMs: 59_900 });
+    expect(slidingStateAfter(evaluation, true, t0 + 100, 10, 3, spec)).toEqual({ remaining: 5, resetMs: 60_000 });
+    expect(slidingStateAfter(evaluation, false, t0 + 100, 10, 3, spec)).toEqual({ remaining: 8, resetMs: 59_900 });
   });
 
   it('an empty limit reports no reset', () => {
     const evaluation = evaluateSliding([], t0, 10, 1, spec);
-    expect(slidingStateAfter(evaluation, false, t0, 10, 1, spec)).toEqual({ remaining: 10, resetMs: 0, ttlMs: 0 });
+    expect(slidingStateAfter(evaluation, false, t0, 10, 1, spec)).toEqual({ remaining: 10, resetMs: 0 });
+  });
+});
+
+describe('the expiry of the bucket hash', () => {
+  // t0 is 535 ms into its 1 s bucket: that bucket ends 465 ms later.
+  it('is set when a charge opens a bucket newer than every counted one: end of that bucket + W', () => {
+    expect(slidingTtlAfterCharge(evaluateSliding([], t0, 10, 1, spec), t0, spec)).toBe(465 + 60_000);
+    const later = t0 + 20_000;
+    expect(slidingTtlAfterCharge(evaluateSliding([bucket(t0, 2)], later, 10, 1, spec), later, spec)).toBe(465 + 60_000);
+    // Every counted bucket stale: the charge opens the only bucket.
+    const muchLater = t0 + 61_000;
+    expect(slidingTtlAfterCharge(evaluateSliding([bucket(t0, 2)], muchLater, 10, 1, spec), muchLater, spec)).toBe(465 + 60_000);
+  });
+
+  it('is left alone by a hit in the newest bucket, or (clock behind) in an older one', () => {
+    expect(slidingTtlAfterCharge(evaluateSliding([bucket(t0, 2)], t0 + 400, 10, 1, spec), t0 + 400, spec)).toBeNull();
+    expect(slidingTtlAfterCharge(evaluateSliding([bucket(t0 + 5_000, 1)], t0, 10, 1, spec), t0, spec)).toBeNull();
+  });
+
+  it('covers every hit the bucket can still take: no hit of a bucket outlives the expiry set when it opened', () => {
+    for (let offset = 0; offset < 1_000; offset += 37) {
+      const opened = t0 - 535 + offset; // somewhere in t0's bucket
+      const ttl = slidingTtlAfterCharge(evaluateSliding([], opened, 10, 1, spec), opened, spec)!;
+      const lastPossibleHit = t0 - 535 + 999;
+      expect(opened + ttl).toBeGreaterThanOrEqual(lastPossibleHit + spec.windowMs);
+      expect(opened + ttl - (lastPossibleHit + spec.windowMs)).toBeLessThanOrEqual(1);
+    }
   });
 });
