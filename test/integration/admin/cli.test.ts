@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type Redis from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../../src/admin/cli';
 import { ManualClock } from '../../../src/clock';
 import { makeDigester } from '../../../src/keys/digest';
 import { generateKey } from '../../../src/keys/format';
 import { RedisKeyStore } from '../../../src/keys/redis-store';
+import { cliAssertions, runAdmin } from '../../helpers/admin-cli';
 import { startRedis, type RedisServer } from '../../helpers/redis';
 
 const ROOT = join(__dirname, '../../..');
@@ -35,32 +35,13 @@ interface Run {
 }
 
 async function admin(args: string[], opts: { clock?: ManualClock; env?: Record<string, string> } = {}): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, {
-    stdout: { write: (t: string) => (stdout += t) },
-    stderr: { write: (t: string) => (stderr += t) },
-    env: opts.env ?? { REDIS_URL: server.url, KEYGATE_KEY_PEPPER: PEPPER },
-    clock: opts.clock,
-  });
-  transcript.push(`$ keygate-admin ${args.join(' ')}\n${stdout}${stderr}`);
-  return { code, stdout, stderr };
+  const run = await runAdmin(args, { env: opts.env ?? { REDIS_URL: server.url, KEYGATE_KEY_PEPPER: PEPPER }, clock: opts.clock });
+  transcript.push(`$ keygate-admin ${args.join(' ')}\n${run.stdout}${run.stderr}`);
+  return run;
 }
 
-/** Runs a command that must succeed; returns its stdout. */
-async function ok(...args: string[]): Promise<string> {
-  const run = await admin(args);
-  expect(run, `keygate-admin ${args.join(' ')}`).toMatchObject({ code: 0 });
-  return run.stdout;
-}
-
-/** A command that must fail with exactly one stderr line; returns that line. */
-async function refused(args: string[], code = 1): Promise<string> {
-  const run = await admin(args);
-  expect(run.code, run.stderr).toBe(code);
-  expect(run.stderr).toMatch(/^keygate-admin: [^\n]+\n$/);
-  return run.stderr.trim();
-}
+/** ok(...args): a command that must succeed (its stdout); refused(args, code): its one error line. */
+const { ok, refused } = cliAssertions((args) => admin(args));
 
 const storeAt = (now: number) => new RedisKeyStore(redis, new ManualClock(now));
 const keyCount = () => redis.scard('kg:keys');

@@ -9,6 +9,7 @@ import { ManualClock } from '../../../src/clock';
 import { RedisKeyStore } from '../../../src/keys/redis-store';
 import { RedisLimiter } from '../../../src/limits/redis-limiter';
 import type { Limit, UsageDay } from '../../../src/limits/types';
+import { cliAssertions, runAdmin } from '../../helpers/admin-cli';
 import { startRedis, type RedisServer } from '../../helpers/redis';
 
 const DAY = 86_400_000;
@@ -28,30 +29,12 @@ interface Run {
 }
 
 async function admin(args: string[], now = T): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, {
-    stdout: { write: (t: string) => (stdout += t) },
-    stderr: { write: (t: string) => (stderr += t) },
-    env: { REDIS_URL: server.url },
-    clock: new ManualClock(now),
-  });
-  transcript.push(`$ keygate-admin ${args.join(' ')}\n${stdout}${stderr}`);
-  return { code, stdout, stderr };
+  const run = await runAdmin(args, { env: { REDIS_URL: server.url }, clock: new ManualClock(now) });
+  transcript.push(`$ keygate-admin ${args.join(' ')}\n${run.stdout}${run.stderr}`);
+  return run;
 }
 
-async function ok(...args: string[]): Promise<string> {
-  const run = await admin(args);
-  expect(run, `keygate-admin ${args.join(' ')}`).toMatchObject({ code: 0 });
-  return run.stdout;
-}
-
-async function refused(args: string[], code = 1): Promise<string> {
-  const run = await admin(args);
-  expect(run.code, run.stderr).toBe(code);
-  expect(run.stderr).toMatch(/^keygate-admin: [^\n]+\n$/);
-  return run.stderr.trim();
-}
+const { ok, refused } = cliAssertions((args) => admin(args));
 
 async function createKey(owner: string, ...extra: string[]): Promise<{ id: string; creditBalance?: number; credits?: boolean }> {
   const created = JSON.parse(await ok('key', 'create', '--owner', owner, '--plan', 'pro', '--json', ...extra)) as {

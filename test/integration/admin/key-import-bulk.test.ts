@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../../src/admin/cli';
 import { ManualClock } from '../../../src/clock';
 import { makeDigester } from '../../../src/keys/digest';
 import { generateKey } from '../../../src/keys/format';
 import { RedisKeyStore } from '../../../src/keys/redis-store';
+import { runAdmin } from '../../helpers/admin-cli';
 import { startRedis, type RedisServer } from '../../helpers/redis';
 
 const COUNT = 20_000;
@@ -23,16 +23,7 @@ let dir: string;
 let secrets: string[];
 let csv: string;
 
-async function admin(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, {
-    stdout: { write: (t: string) => (stdout += t) },
-    stderr: { write: (t: string) => (stderr += t) },
-    env: { REDIS_URL: server.url },
-  });
-  return { code, stdout, stderr };
-}
+const admin = (...args: string[]) => runAdmin(args, { env: { REDIS_URL: server.url } });
 
 const rows = (names: (i: number) => string) => ['owner,plan,key,name', ...secrets.map((s, i) => `owner${i % 100},bulk,${s},${names(i)}`)].join('\n') + '\n';
 const file = (name: string, text: string) => {
