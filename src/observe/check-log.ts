@@ -1,7 +1,7 @@
 // One JSON log line per denied or failed Check (and per allowed one when KEYGATE_LOG_ALLOWED is
 // on, or when shadow mode let through a request a limit would have refused), with Envoy's request
 // id, key id, owner, plan, decision, reason (the same string as the metric label: `ok`, a deny
-// reason, or deadline/store/internal) and latency. Never the key, its digest, a header value or
+// reason, or deadline/store/overload/internal) and latency. Never the key, its digest, a header value or
 // the request path (the key may be in its query string).
 import type { CheckEvent, CheckObserver } from '../grpc/server';
 import type { Logger } from '../log';

@@ -84,7 +84,7 @@ export function createMetrics(opts: MetricsOptions): KeygateMetrics {
   // --- Checks -------------------------------------------------------------------------------
   const checks = new HotCounter({
     name: 'keygate_checks_total',
-    help: 'Checks answered, by decision (allow, deny, error) and reason (ok, a deny reason, or deadline/store/internal)',
+    help: 'Checks answered, by decision (allow, deny, error) and reason (ok, a deny reason, or deadline/store/overload/internal)',
     labelNames: ['decision', 'reason'] as const,
     registers,
   });
