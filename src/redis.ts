@@ -15,6 +15,7 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
+import './redis-socket-guard';
 
 /** The client keygate's Redis stores and limiter run on: one Redis (standalone or via Sentinel) or a Cluster. */
 export type RedisClient = Redis | Cluster;
