@@ -316,3 +316,145 @@ export function decodeCheckRequest(buf: Buffer): CheckRequestObject {
   }
   return req;
 }
+
+// ---------------------------------------------------------------------------------------
+// decodeCheckInput: the Check path's decoder, bytes → CheckInput in one pass, without the
+// CheckRequestObject in between (no per-request object for the `headers` map, no Object.entries
+// over it). It reads the same fields with the same rules as decodeCheckRequest + toCheckInput,
+// which stay the reference (test/unit/check/grpc-decode.test.ts holds the two equal): a message
+// field sent again replaces the earlier one (attributes, source, request, http, header_map), map
+// entries add up (a key sent again: the last value wins).
+
+/** What one `attributes` message gave so far. */
+interface AttributesDraft {
+  sourceAddress?: string;
+  http?: HttpDraft;
+  extensions?: Record<string, string>;
+}
+
+interface HttpDraft {
+  id?: string;
+  method?: string;
+  path?: string;
+  host?: string;
+  /** the `headers` map: name as sent → value */
+  headers?: Map<string, string>;
+  /** header_map.headers, when sent */
+  headerMap?: HeaderValueObject[];
+}
+
+function readHttpDraft(r: WireReader): HttpDraft {
+  const end = r.delimited();
+  const outer = r.end;
+  r.end = end;
+  const http: HttpDraft = {};
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag >>> 3) {
+      case 1:
+        http.id = r.string();
+        break;
+      case 2:
+        http.method = r.string();
+        break;
+      case 3: {
+        const entryEnd = r.delimited();
+        const entryOuter = r.end;
+        r.end = entryEnd;
+        let key = '';
+        let value = '';
+        while (r.pos < entryEnd) {
+          const t = r.uint32();
+          const no = t >>> 3;
+          if (no === 1) key = r.string();
+          else if (no === 2) value = r.string();
+          else r.skip(t & 7);
+        }
+        r.end = entryOuter;
+        (http.headers ??= new Map()).set(key, value);
+        break;
+      }
+      case 4:
+        http.path = r.string();
+        break;
+      case 5:
+        http.host = r.string();
+        break;
+      case 13:
+        http.headerMap = readHeaderMap(r).headers;
+        break;
+      default:
+        r.skip(tag & 7);
+    }
+  }
+  r.end = outer;
+  return http;
+}
+
+/** Request { http = 2 }: the last http message, or none. */
+function readRequestDraft(r: WireReader): HttpDraft | undefined {
+  const end = r.delimited();
+  const outer = r.end;
+  r.end = end;
+  let http: HttpDraft | undefined;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag >>> 3 === 2) http = readHttpDraft(r);
+    else r.skip(tag & 7);
+  }
+  r.end = outer;
+  return http;
+}
+
+function readAttributesDraft(r: WireReader): AttributesDraft {
+  const end = r.delimited();
+  const outer = r.end;
+  r.end = end;
+  const attrs: AttributesDraft = {};
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const no = tag >>> 3;
+    if (no === 1) attrs.sourceAddress = readOne(r, 1, {} as PeerObject, readPeer).address?.socket_address?.address;
+    else if (no === 4) attrs.http = readRequestDraft(r);
+    else if (no === 10) readStringMapEntry(r, (attrs.extensions ??= {}));
+    else r.skip(tag & 7);
+  }
+  r.end = outer;
+  return attrs;
+}
+
+/** Bytes of a CheckRequest → CheckInput, as toCheckInput(decodeCheckRequest(bytes)) gives it. Throws on malformed input. */
+export function decodeCheckInput(buf: Buffer): CheckInput {
+  const r = new WireReader(buf, 0, buf.length);
+  let attrs: AttributesDraft | undefined;
+  while (r.pos < buf.length) {
+    const tag = r.uint32();
+    if (tag >>> 3 === 1) attrs = readAttributesDraft(r);
+    else r.skip(tag & 7);
+  }
+  const http = attrs?.http;
+  const headers = new Map<string, string[]>();
+  const add = (rawName: unknown, value: string) => {
+    if (typeof rawName !== 'string') return;
+    const name = rawName.toLowerCase();
+    const list = headers.get(name);
+    if (list) list.push(value);
+    else headers.set(name, [value]);
+  };
+  const map = http?.headerMap;
+  if (map && map.length > 0) {
+    for (const h of map) add(h.key, h.raw_value ? h.raw_value.toString('latin1') : (h.value ?? ''));
+  } else if (http?.headers) {
+    for (const [name, value] of http.headers) add(name, value);
+  }
+  const first = (name: string) => headers.get(name)?.[0];
+  return {
+    headers,
+    path: str(http?.path) ?? first(':path'),
+    method: str(http?.method) ?? first(':method'),
+    host: str(http?.host) ?? first(':authority'),
+    requestId: str(http?.id) ?? first('x-request-id'),
+    sourceAddress: str(attrs?.sourceAddress),
+    contextExtensions: attrs?.extensions ?? {},
+  };
+}

@@ -1,5 +1,5 @@
 // The gRPC adapter: envoy.service.auth.v3.Authorization/Check and grpc.health.v1.Health on one
-// grpc-js server. It only translates (proto → CheckInput → check() → CheckResponse) and bounds
+// gRPC server (src/grpc/h2-server.ts, on node:http2). It only translates (proto → CheckInput → check() → CheckResponse) and bounds
 // each Check by a deadline: a store that fails or is slower than the deadline ends the RPC with
 // UNAVAILABLE, so Envoy's failure_mode_allow / status_on_error decide. Never a hang, never an
 // allow by accident.
@@ -7,16 +7,16 @@
 // Overload: the deadline (and the Check's store budget) is measured from when the adapter took
 // the call and never outlasts the caller's own grpc-timeout; at most maxInflight Checks are in
 // flight (DEFAULT_MAX_INFLIGHT), past it a Check is answered UNAVAILABLE at once (error/overload)
-// without any store call or quota charge. The Check request is decoded by decodeCheckRequest
+// without any store call or quota charge. The Check request is decoded by decodeCheckInput
 // (src/grpc/request.ts), which reads only the fields keygate uses.
 import { readFileSync } from 'node:fs';
-import * as grpc from '@grpc/grpc-js';
 import type { CheckOutcome } from '../check/check';
 import type { CheckInput } from '../check/request';
 import { StoreDeadlineError } from '../check/store-budget';
 import type { HealthState } from '../health';
-import { AUTHORIZATION_SERVICE, loadKeygateProtos, type CheckRequestObject, type CheckResponseObject } from './protos';
-import { decodeCheckRequest, toCheckInput } from './request';
+import { GrpcStatus, H2GrpcServer, type ListenerTls, type StreamingCall, type UnaryCall } from './h2-server';
+import { AUTHORIZATION_SERVICE, loadKeygateProtos } from './protos';
+import { decodeCheckInput } from './request';
 import { toCheckResponse } from './response';
 
 /**
@@ -66,9 +66,12 @@ export interface GrpcServerOptions {
   /** most Checks in flight; past it, UNAVAILABLE at once. Default DEFAULT_MAX_INFLIGHT; 0 = no bound */
   maxInflight?: number;
   observer?: CheckObserver;
-  /** grpc-js channel options (message size limits, keepalive) */
-  channelOptions?: grpc.ServerOptions;
+  /** largest request message accepted, bytes; default MAX_RECEIVE_BYTES */
+  maxReceiveBytes?: number;
 }
+
+/** Largest Check request accepted (Envoy's are a few KB; with a body sent along, up to its limit). */
+export const MAX_RECEIVE_BYTES = 1024 * 1024;
 
 /**
  * The backstop deadline fired. One shared instance without a stack trace: it only says which
@@ -100,7 +103,7 @@ export class OverloadError extends Error {
 }
 
 export interface KeygateGrpcServer {
-  server: grpc.Server;
+  server: H2GrpcServer;
   /** Number of Checks being answered right now. */
   inflight(): number;
   /**
@@ -115,10 +118,7 @@ const NO_HEADERS: Map<string, string[]> = new Map();
 
 export function createGrpcServer(opts: GrpcServerOptions): KeygateGrpcServer {
   const protos = loadKeygateProtos();
-  const server = new grpc.Server({
-    'grpc.max_receive_message_length': 1024 * 1024,
-    ...opts.channelOptions,
-  });
+  const server = new H2GrpcServer({ maxReceiveBytes: opts.maxReceiveBytes ?? MAX_RECEIVE_BYTES });
   let inflight = 0;
   const maxInflight = opts.maxInflight ?? DEFAULT_MAX_INFLIGHT;
   const timeoutMs = opts.timeoutMs;
@@ -134,36 +134,30 @@ export function createGrpcServer(opts: GrpcServerOptions): KeygateGrpcServer {
   })();
   const overloadDetails = `keygate: overloaded (more than ${maxInflight} Checks in flight)`;
   const observer = opts.observer;
+  const checkMethod = protos.authorizationService.Check;
+  if (!checkMethod) throw new Error('Authorization service without Check');
+  const encodeResponse = checkMethod.responseSerialize;
 
-  const Check: grpc.handleUnaryCall<CheckRequestObject, CheckResponseObject> = (call, callback) => {
+  const Check = (call: UnaryCall) => {
     const startedAt = performance.now();
-    if (maxInflight > 0 && inflight >= maxInflight) {
-      // Shed before any work: no request conversion, no store call, no quota charged.
-      callback({ code: grpc.status.UNAVAILABLE, details: overloadDetails });
-      observer?.checked({ input: { headers: NO_HEADERS, contextExtensions: {}, requestId: requestIdOf(call.request) }, error: 'overload', cause: overload, seconds: (performance.now() - startedAt) / 1e3 });
-      return;
-    }
-    inflight++;
     let input: CheckInput;
     try {
-      input = toCheckInput(call.request);
+      input = decodeCheckInput(call.message);
     } catch (cause) {
-      inflight--;
-      callback({ code: grpc.status.INTERNAL, details: 'keygate could not read the request' });
+      call.fail(GrpcStatus.INTERNAL, 'keygate could not read the request');
       observer?.checked({ input: { headers: NO_HEADERS, contextExtensions: {} }, error: 'internal', cause, seconds: (performance.now() - startedAt) / 1e3 });
       return;
     }
+    if (maxInflight > 0 && inflight >= maxInflight) {
+      // Shed before any work: no store call, no quota charged.
+      call.fail(GrpcStatus.UNAVAILABLE, overloadDetails);
+      observer?.checked({ input: { headers: NO_HEADERS, contextExtensions: {}, requestId: input.requestId }, error: 'overload', cause: overload, seconds: (performance.now() - startedAt) / 1e3 });
+      return;
+    }
+    inflight++;
     // The caller's own deadline (grpc-timeout, e.g. Envoy's ext_authz timeout) when it is sooner:
     // work past it is wasted, Envoy has answered without us.
-    let deadlineAt = startedAt + timeoutMs;
-    const callerDeadline = call.getDeadline();
-    if (callerDeadline instanceof Date) {
-      const callerAt = startedAt + (callerDeadline.getTime() - Date.now());
-      if (callerAt < deadlineAt) deadlineAt = callerAt;
-    } else if (typeof callerDeadline === 'number' && Number.isFinite(callerDeadline)) {
-      const callerAt = startedAt + (callerDeadline - Date.now());
-      if (callerAt < deadlineAt) deadlineAt = callerAt;
-    }
+    const deadlineAt = Math.min(startedAt + timeoutMs, call.deadlineAt);
     // One timer and no Promise.race: whichever of the answer and the deadline comes first
     // answers; the other finds `done` set.
     let done = false;
@@ -171,7 +165,7 @@ export function createGrpcServer(opts: GrpcServerOptions): KeygateGrpcServer {
       if (done) return;
       done = true;
       inflight--;
-      callback({ code: grpc.status.UNAVAILABLE, details: deadlineDetails });
+      call.fail(GrpcStatus.UNAVAILABLE, deadlineDetails);
       observer?.checked({ input, error: 'deadline', cause: DEADLINE, seconds: (performance.now() - startedAt) / 1e3 });
     };
     // The Check's own store budget (src/check/store-budget.ts) ends first; this timer is the
@@ -189,7 +183,7 @@ export function createGrpcServer(opts: GrpcServerOptions): KeygateGrpcServer {
         done = true;
         clearTimeout(timer);
         inflight--;
-        callback(null, toCheckResponse(outcome));
+        call.reply(encodeResponse(toCheckResponse(outcome)));
         observer?.checked({ input, outcome, seconds: (performance.now() - startedAt) / 1e3 });
       },
       (cause: unknown) => {
@@ -198,14 +192,14 @@ export function createGrpcServer(opts: GrpcServerOptions): KeygateGrpcServer {
         clearTimeout(timer);
         inflight--;
         const isDeadline = cause instanceof StoreDeadlineError;
-        callback({ code: grpc.status.UNAVAILABLE, details: isDeadline ? deadlineDetails : 'keygate: store unavailable' });
+        call.fail(GrpcStatus.UNAVAILABLE, isDeadline ? deadlineDetails : 'keygate: store unavailable');
         observer?.checked({ input, error: isDeadline ? 'deadline' : 'store', cause, seconds: (performance.now() - startedAt) / 1e3 });
       },
     );
   };
-  const watches = new Set<grpc.ServerWritableStream<unknown, unknown>>();
-  server.addService(leanAuthorizationService(protos.authorizationService), { Check });
-  server.addService(protos.healthService, healthImplementation(opts.health, watches));
+  const watches = new Set<StreamingCall>();
+  server.addMethod(`/${AUTHORIZATION_SERVICE}/Check`, { kind: 'unary', handle: Check });
+  addHealthService(server, protos.healthService, opts.health, watches);
   return {
     server,
     inflight: () => inflight,
@@ -216,54 +210,42 @@ export function createGrpcServer(opts: GrpcServerOptions): KeygateGrpcServer {
   };
 }
 
-/**
- * The Authorization service as proto-loader defines it, with Check's request deserializer
- * replaced by decodeCheckRequest (decodes only the fields keygate reads; src/grpc/request.ts).
- */
-function leanAuthorizationService(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
-  const check = service.Check;
-  if (!check) throw new Error('Authorization service without Check');
-  return { ...service, Check: { ...check, requestDeserialize: decodeCheckRequest } };
-}
-
-/** x-request-id of a request, for the log line of a shed Check (cheap: no conversion). */
-function requestIdOf(req: CheckRequestObject | undefined | null): string | undefined {
-  const http = req?.attributes?.request?.http;
-  const id = http?.id ?? http?.headers?.['x-request-id'];
-  return typeof id === 'string' && id !== '' ? id : undefined;
-}
-
 /** Services the health endpoint answers for: "" (the whole server) and the Authorization service. */
 const HEALTH_SERVICES = new Set(['', AUTHORIZATION_SERVICE]);
 
-function healthImplementation(health: HealthState, watches: Set<grpc.ServerWritableStream<unknown, unknown>>): grpc.UntypedServiceImplementation {
-  return {
-    Check(call: grpc.ServerUnaryCall<{ service?: string }, unknown>, callback: grpc.sendUnaryData<unknown>) {
-      const service = call.request?.service ?? '';
+/** grpc.health.v1.Health: Check and Watch report `health` (SERVING, NOT_SERVING while not ready or draining). */
+function addHealthService(server: H2GrpcServer, service: ReturnType<typeof loadKeygateProtos>['healthService'], health: HealthState, watches: Set<StreamingCall>): void {
+  const check = service.Check;
+  const watch = service.Watch;
+  if (!check || !watch) throw new Error('Health service without Check and Watch');
+  const serviceOf = (call: { message: Buffer }) => (check.requestDeserialize(call.message) as { service?: string } | null)?.service ?? '';
+  server.addMethod(check.path, {
+    kind: 'unary',
+    handle(call) {
+      const service = serviceOf(call);
       if (!HEALTH_SERVICES.has(service)) {
-        callback({ code: grpc.status.NOT_FOUND, details: `unknown service "${service}"` });
+        call.fail(GrpcStatus.NOT_FOUND, `unknown service "${service}"`);
         return;
       }
-      callback(null, { status: health.state });
+      call.reply(check.responseSerialize({ status: health.state }));
     },
-    Watch(call: grpc.ServerWritableStream<{ service?: string }, unknown>) {
-      const service = call.request?.service ?? '';
-      if (!HEALTH_SERVICES.has(service)) {
-        call.write({ status: 'SERVICE_UNKNOWN' });
-        return;
-      }
-      call.write({ status: health.state });
-      const unlisten = health.onChange((s) => call.write({ status: s }));
+  });
+  server.addMethod(watch.path, {
+    kind: 'server-stream',
+    handle(call) {
+      // An unknown service is reported once (SERVICE_UNKNOWN) and the stream stays open, as the
+      // health protocol says; the drain ends every stream (endWatches).
+      const service = serviceOf(call);
+      const known = HEALTH_SERVICES.has(service);
+      call.write(watch.responseSerialize({ status: known ? health.state : 'SERVICE_UNKNOWN' }));
+      const unlisten = known ? health.onChange((s) => call.write(watch.responseSerialize({ status: s }))) : () => {};
       watches.add(call);
-      const stop = () => {
+      call.onClose(() => {
         unlisten();
         watches.delete(call);
-      };
-      call.on('cancelled', stop);
-      call.on('close', stop);
-      call.on('finish', stop);
+      });
     },
-  };
+  });
 }
 
 /** PEM files of the gRPC listener's TLS (KEYGATE_GRPC_TLS_CERT / _KEY / _CLIENT_CA). */
@@ -274,21 +256,17 @@ export interface GrpcTlsFiles {
 }
 
 /**
- * The listener's credentials: plaintext without a certificate; TLS with a certificate and key;
+ * The listener's TLS: none (plaintext) without a certificate; TLS with a certificate and key;
  * mTLS when a client CA is given too (a client must present a certificate that CA signed, or
  * the handshake fails before any RPC). Reads the files now, so a bad file fails start-up.
  */
-export function grpcServerCredentials(tls: GrpcTlsFiles): grpc.ServerCredentials {
-  if (!tls.grpcTlsCert || !tls.grpcTlsKey) return grpc.ServerCredentials.createInsecure();
-  const pair = { cert_chain: readFileSync(tls.grpcTlsCert), private_key: readFileSync(tls.grpcTlsKey) };
-  if (!tls.grpcTlsClientCa) return grpc.ServerCredentials.createSsl(null, [pair], false);
-  return grpc.ServerCredentials.createSsl(readFileSync(tls.grpcTlsClientCa), [pair], true);
+export function grpcServerCredentials(tls: GrpcTlsFiles): ListenerTls | undefined {
+  if (!tls.grpcTlsCert || !tls.grpcTlsKey) return undefined;
+  const pair = { cert: readFileSync(tls.grpcTlsCert), key: readFileSync(tls.grpcTlsKey) };
+  return tls.grpcTlsClientCa ? { ...pair, clientCa: readFileSync(tls.grpcTlsClientCa) } : pair;
 }
 
 /** Binds the server; resolves with the port actually bound (useful with port 0). */
-export function bindGrpc(server: grpc.Server, host: string, port: number, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
-  const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
-  });
+export function bindGrpc(server: H2GrpcServer, host: string, port: number, tls?: ListenerTls): Promise<number> {
+  return server.listen(host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host, port, tls);
 }

@@ -33,10 +33,19 @@ export async function spawnKeygate(env: Record<string, string>, opts: { waitRead
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
-  const collect = (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // Whole lines only: a chunk may end in the middle of one (kept until its newline arrives).
+  const lineCollector = () => {
+    let partial = '';
+    return (chunk: Buffer) => {
+      const parts = (partial + chunk.toString('utf8')).split('\n');
+      partial = parts.pop() ?? '';
+      lines.push(...parts.filter(Boolean));
+    };
+  };
+  child.stdout!.on('data', lineCollector());
+  child.stderr!.on('data', lineCollector());
+  // 'close', not 'exit': it comes after the last output has been read.
+  const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
   const proc: KeygateProcess = {
     grpcPort,
     httpPort,

@@ -1,9 +1,10 @@
 // decodeCheckRequest (the Check request deserializer that reads only what keygate uses) gives
-// toCheckInput exactly what proto-loader's full decode gives it.
+// toCheckInput exactly what proto-loader's full decode gives it, and decodeCheckInput (the one-pass
+// decoder the Check path uses) gives the same CheckInput.
 import type * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { loadKeygateProtos, toStruct, type CheckRequestObject, type CheckResponseObject } from '../../../src/grpc/protos';
-import { decodeCheckRequest, toCheckInput } from '../../../src/grpc/request';
+import { decodeCheckInput, decodeCheckRequest, toCheckInput } from '../../../src/grpc/request';
 
 function checkMethod(): grpc.MethodDefinition<CheckRequestObject, CheckResponseObject> {
   return (loadKeygateProtos().authorizationService as Record<string, grpc.MethodDefinition<CheckRequestObject, CheckResponseObject>>).Check;
@@ -23,6 +24,14 @@ function bothWays(buf: Buffer): { full: unknown; lean: unknown } {
   } catch {
     lean = 'throws';
   }
+  // The Check path's one-pass decoder gives the same CheckInput (or throws where the lean one does).
+  let direct: unknown;
+  try {
+    direct = decodeCheckInput(buf);
+  } catch {
+    direct = 'throws';
+  }
+  expect(direct).toEqual(lean);
   return { full, lean };
 }
 
