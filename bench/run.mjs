@@ -2,8 +2,8 @@
 // `npm run bench`: keygate against a bare grpc-js Check server (the baseline), same machine,
 // same request, same core. See BENCHMARKS.md (written by the default mode) and bench/README.md.
 //
-//   node bench/run.mjs            default: 3 rounds per scenario, ~9-10 minutes, writes BENCHMARKS.md
-//   node bench/run.mjs --quick    1 short round, 100k bulk keys, no profile (~2 minutes)
+//   node bench/run.mjs            default: 3 rounds per scenario, ~10-11 minutes, writes BENCHMARKS.md
+//   node bench/run.mjs --quick    1 short round, 100k bulk keys, no profile (~2-3 minutes)
 //   node bench/run.mjs --smoke    seconds: two scenarios, tiny runs (CI: proves the harness works)
 //   node bench/run.mjs --help     every option
 //
@@ -12,13 +12,15 @@
 // and itself to the other (taskset); proves with one raw request that each server gives the
 // expected answer to the exact bytes h2load sends, and after every load run that keygate's
 // keygate_checks_total grew only for the expected decision; and writes raw JSON to bench/results/.
+// The `workers` scenario compares keygate with KEYGATE_WORKERS=1 and =2 instead (no baseline;
+// keygate not pinned, so that two workers can use both cores): see runWorkers() below.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { buildCheckBody } from './lib/request.mjs';
 import { h2loadArgs, h2loadProblems, h2loadVersion, runH2load } from './lib/h2load.mjs';
-import { HAVE_TASKSET, pin, sampler, sleep, spawnPinned, waitQuiet } from './lib/proc.mjs';
+import { HAVE_TASKSET, allowedCpus, pin, sampler, sleep, spawnPinned, treeSampler, waitFor, waitQuiet } from './lib/proc.mjs';
 import { REPO_DIR } from './lib/protos.mjs';
 import { keygateRoot, mainJs, requireDist, snapshotKeygate } from './lib/keygate-lib.mjs';
 import {
@@ -43,6 +45,7 @@ const SCENARIOS = {
   'valid-3-limits': { title: 'valid key, plan with 3 limits (10^9/s, 10^9/h, 10^9/month)', expect: 'allow' },
   'unknown-key': { title: 'unknown key flood (well-formed, not in the store)', expect: 'invalid_api_key' },
   'junk-key': { title: 'junk key flood (bad checksum)', expect: 'invalid_api_key' },
+  workers: { title: 'valid key (as `valid`), keygate with KEYGATE_WORKERS=1 vs KEYGATE_WORKERS=2, not pinned', expect: 'allow', kind: 'workers' },
   'bulk-keys': { title: 'valid key with N keys loaded (default 1M)', expect: 'allow' },
 };
 
@@ -56,11 +59,11 @@ const HELP = `usage: node bench/run.mjs [--quick | --smoke] [options]
 
 presets
   (none)                  3 rounds x 8 s per server and scenario, probes 3 s, 1M bulk keys,
-                          admin import of 100k keys, CPU profile; writes BENCHMARKS.md (~10 minutes)
-  --quick                 1 round x 3 s, probes 1 s, 100k bulk keys, no profile (~2 minutes)
+                          admin import of 100k keys, CPU profile; writes BENCHMARKS.md (~11 minutes)
+  --quick                 1 round x 3 s, probes 1 s, 100k bulk keys, no profile (~2-3 minutes)
   --smoke                 scenarios valid,junk-key, 1 s runs, one probe rate (seconds; for CI)
 options (override the preset)
-  --rounds N              alternating baseline/keygate rounds per scenario
+  --rounds N              alternating baseline/keygate rounds per scenario (workers: 1/2 workers)
   --duration S            measured seconds of each throughput run (after --warmup S)
   --warmup S              h2load warm-up seconds before each measured run
   --probe-duration S      measured seconds of each fixed-rate latency probe (after --probe-warmup S)
@@ -68,6 +71,8 @@ options (override the preset)
   --clients N             h2load connections (-c), default 16
   --streams N             h2load concurrent streams per connection (-m), default 32
   --scenarios A,B,...     of: ${Object.keys(SCENARIOS).join(', ')}
+                          (workers: keygate KEYGATE_WORKERS=1 vs 2, throughput rounds only, keygate
+                          not pinned; not in --smoke)
   --bulk-keys N           keys loaded for the bulk-keys scenario
   --admin-import N        also time \`keygate-admin key import\` of N new keys (JSON lines) into
                           an empty Redis database (default 0: off)
@@ -85,6 +90,8 @@ options (override the preset)
   --no-pin                do not use taskset
   --out DIR               raw results directory (default bench/results/<timestamp>)
   --render FILE           only re-render BENCHMARKS.md and the table from a results.json
+  --md FILE               write the Markdown report to FILE instead of BENCHMARKS.md (with
+                          --render or --write-md)
 `;
 
 function parseArgs(argv) {
@@ -144,6 +151,7 @@ function parseArgs(argv) {
   o.keygateLog = value('keygate-log');
   o.out = value('out');
   o.render = value('render');
+  o.md = value('md');
   o.argv = argv;
   return o;
 }
@@ -212,7 +220,7 @@ async function main() {
     const results = JSON.parse(readFileSync(o.render, 'utf8'));
     results.failures ??= [];
     process.stdout.write(renderTable(results));
-    const md = resolve(REPO_DIR, 'BENCHMARKS.md');
+    const md = resolve(o.md ?? resolve(REPO_DIR, 'BENCHMARKS.md'));
     writeFileSync(md, renderMarkdown(results, { jsonFile: relativeToRepo(resolve(o.render)) }));
     log(`wrote ${md} from ${o.render}`);
     return;
@@ -224,6 +232,9 @@ async function main() {
   if (!existsSync(mainJs())) throw new Error(`${mainJs()} not found: run npm run build first`);
 
   const machine = machineInfo(); // before pinning: nproc counts the cores this process may use
+  // Before pinning, too: the cores of the unpinned keygate of the workers scenario (a child
+  // spawned without taskset would inherit this process's pinning to the client core).
+  const allCores = allowedCpus(process.pid);
   const pinning = o.pin && HAVE_TASKSET;
   const serverCore = pinning ? o.serverCore : null;
   const clientCore = pinning ? o.clientCore : null;
@@ -306,6 +317,7 @@ async function main() {
       'unknown-key': buildCheckBody(unknownKey),
       'junk-key': buildCheckBody(junkKey),
     };
+    bodies.workers = bodies.valid; // the workers scenario sends the very request of `valid`
     results.request = {
       messageBytes: bodies.valid.message.length,
       framedBytes: bodies.valid.body.length,
@@ -339,7 +351,12 @@ async function main() {
         const bodyFile = resolve(outDir, `body-${name}.bin`);
         writeFileSync(bodyFile, body.body);
         scenario.bodyFile = bodyFile;
-        await runScenario({ o, scenario, bodyFile, body, redis, serverCore, clientCore, outDir, children, quietLeft });
+        if (SCENARIOS[name].kind === 'workers') {
+          scenario.kind = 'workers';
+          await runWorkers({ o, scenario, bodyFile, body, redis, keygateCores: pinning ? allCores : null, clientCore, children, quietLeft });
+        } else {
+          await runScenario({ o, scenario, bodyFile, body, redis, serverCore, clientCore, outDir, children, quietLeft });
+        }
       } catch (err) {
         scenario.failures.push(`scenario failed: ${err.message}`);
         log(`scenario ${name} FAILED: ${err.message}`);
@@ -380,7 +397,7 @@ async function main() {
   writeFileSync(jsonFile, `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(renderTable(results));
   if (o.writeMd) {
-    const md = resolve(REPO_DIR, 'BENCHMARKS.md');
+    const md = resolve(o.md ?? resolve(REPO_DIR, 'BENCHMARKS.md'));
     writeFileSync(md, renderMarkdown(results, { jsonFile: relativeToRepo(jsonFile) }));
     log(`wrote ${md}`);
   } else {
@@ -587,6 +604,224 @@ async function runScenario({ o, scenario, bodyFile, body, redis, serverCore, cli
   await baseline.stop();
   children.splice(children.indexOf(keygate), 1);
   children.splice(children.indexOf(baseline), 1);
+}
+
+/**
+ * The workers scenario: keygate with KEYGATE_WORKERS=1 (one process, no node:cluster) and with
+ * KEYGATE_WORKERS=2 (a primary and two workers on one gRPC port), the valid-key request of the
+ * `valid` scenario, h2load closed loop with the same -c/-m, alternating which goes first round by
+ * round; req/s, CPU% and RSS summed over each keygate's process tree (primary + workers).
+ *
+ * Placement: neither keygate is pinned (`taskset -c <every core>`, since a plain child would
+ * inherit this process's pinning), so the workers can use both cores; h2load, Redis and this
+ * script stay on the client core as in every other scenario. On a 2-core machine the second
+ * worker therefore shares a core with the load generator and Redis.
+ */
+async function runWorkers({ o, scenario, bodyFile, body, redis, keygateCores, clientCore, children, quietLeft }) {
+  log(`--- ${scenario.name}: ${scenario.title}`);
+  const VARIANTS = [
+    { id: 'w1', workers: 1, label: '1 worker' },
+    { id: 'w2', workers: 2, label: '2 workers' },
+  ];
+  const servers = {};
+  const roles = (v, tree) => tree.map((pid, i) => ({ pid, role: v.workers === 1 ? 'keygate' : i === 0 ? 'primary' : 'worker', cpus: allowedCpus(pid) }));
+  for (const v of VARIANTS) {
+    const s = await startKeygate({
+      core: keygateCores,
+      redisUrl: redis.url,
+      env: { ...o.keygateEnv, KEYGATE_WORKERS: String(v.workers) },
+      nodeArgs: o.keygateNodeArgs,
+      logFile: o.keygateLog,
+    });
+    children.push(s);
+    servers[v.id] = s;
+    // /readyz of the primary is 200 only once every worker is ready: the tree is complete
+    const tree = s.tree();
+    const expected = v.workers === 1 ? 1 : v.workers + 1;
+    if (tree.length !== expected) throw new Error(`KEYGATE_WORKERS=${v.workers}: expected ${expected} process(es), found ${tree.length} (pids ${tree.join(', ')})`);
+  }
+  scenario.placement = {
+    keygate: keygateCores,
+    h2load: clientCore,
+    redis: clientCore,
+    harness: clientCore,
+    processes: Object.fromEntries(VARIANTS.map((v) => [v.id, roles(v, servers[v.id].tree())])),
+  };
+  const where = (c) => (c === null ? 'not pinned' : /^\d+$/.test(String(c)) ? `core ${c}` : `cores ${c}`);
+  log(`placement: keygate (every process) ${where(keygateCores)}; h2load, Redis and the harness ${where(clientCore)}`);
+
+  // Prove the answers, and that the primary's /metrics counts the Checks of every worker: one
+  // Check per new connection (node:cluster hands connections to the workers in turn), 2 per worker.
+  scenario.sample = {};
+  const verify = async (v, when) => {
+    const s = servers[v.id];
+    const n = 2 * v.workers;
+    const before = await checkCounts(s.httpPort);
+    const answers = [];
+    for (let i = 0; i < n; i++) answers.push(await sendRaw(s.port, body.body));
+    const problems = answers.flatMap((a, i) => answerProblems(a, 'allow').map((p) => `Check ${i + 1} of ${n}: ${p}`));
+    let delta = {};
+    try {
+      await waitFor(`/metrics to count ${n} allow/ok`, async () => {
+        delta = countsDelta(before, await checkCounts(s.httpPort));
+        return (delta['allow/ok'] ?? 0) >= n;
+      }, 3000);
+    } catch {
+      // reported below with what /metrics did count
+    }
+    const total = Object.values(delta).reduce((a, b) => a + b, 0);
+    if ((delta['allow/ok'] ?? 0) !== n || total !== n) problems.push(`after ${n} Checks on ${n} connections the primary's /metrics counted ${JSON.stringify(delta)} (expected {"allow/ok":${n}})`);
+    if (problems.length) throw new Error(`${v.label} ${when}: ${problems.join('; ')}`);
+    const a = answers[0];
+    return { checks: n, dataBytes: a.dataBytes, grpcStatus: a.grpcStatus, httpResponse: a.response?.http_response, status: a.response?.status, metricsDelta: delta };
+  };
+  for (const v of VARIANTS) scenario.sample[v.id] = await verify(v, 'before the load');
+  log(`verified: ${VARIANTS.map((v) => `${v.label}: ${scenario.sample[v.id].checks} Checks on as many connections answered ok_response, /metrics counted them`).join('; ')}`);
+
+  const expectedCounter = 'allow/ok';
+  const measure = async (v) => {
+    const s = servers[v.id];
+    let quiet = null;
+    if (quietLeft.ms > 0) {
+      const ownPids = [...Object.values(servers).flatMap((x) => x.tree()), redis.pid, process.pid];
+      quiet = await waitQuiet({ ownPids, maxWaitMs: Math.min(20000, quietLeft.ms) });
+      quietLeft.ms -= quiet.waitedMs;
+      if (quiet.waitedMs >= 1000) log(`waited ${(quiet.waitedMs / 1000).toFixed(1)} s for other processes to quieten (last: ${Math.round(quiet.foreignPct)}% of a core)`);
+    }
+    const smp = treeSampler({ server: s.pid, redis: redis.pid, harness: process.pid }, { trees: ['server'] });
+    const countsBefore = await checkCounts(s.httpPort);
+    let usage = null;
+    const r = await runH2load(
+      { port: s.port, bodyFile, clients: o.clients, streams: o.streams, duration: o.duration, warmup: o.warmup },
+      {
+        core: clientCore,
+        onPhase: (phase, pid) => {
+          if (phase === 'measure') {
+            smp.setRoot('h2load', pid);
+            smp.start();
+          } else if (phase === 'done') usage = smp.stop();
+        },
+      },
+    );
+    const problems = h2loadProblems(r);
+    const failures = [];
+    // From the primary (KEYGATE_WORKERS=2): the sum over the workers (prom-client aggregation).
+    const counts = countsDelta(countsBefore, await checkCounts(s.httpPort));
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    for (const [k, n] of Object.entries(counts)) {
+      if (k === expectedCounter) continue;
+      (k.startsWith('error/') ? problems : failures).push(`keygate answered ${n} Checks with ${k} (expected only ${expectedCounter})`);
+    }
+    // h2load's count leaves out the warm-up, keygate's does not: fewer is a sign that /metrics
+    // did not add up every worker (or that Checks went uncounted).
+    if (total < r.requests.done) problems.push(`keygate's /metrics counted ${total} Checks, h2load completed ${r.requests.done}`);
+    counts.total = total;
+    const goodFraction = total ? (counts[expectedCounter] ?? 0) / total : 1;
+    if (!usage) failures.push('no CPU/RSS sample (h2load did not report its measured window)');
+    if (usage?.changed.includes('server')) failures.push(`keygate's processes changed during the run (a worker died or was restarted): ${JSON.stringify(usage.processes.server)}`);
+    const procs = (usage?.processes.server ?? []).map((p, i) => ({
+      pid: p.pid,
+      role: v.workers === 1 ? 'keygate' : i === 0 ? 'primary' : 'worker',
+      cpuPct: p.cpuPct,
+      maxRssMb: p.maxRssKb === null ? null : p.maxRssKb / 1024,
+    }));
+    const workerCpu = procs.filter((p) => p.role === 'worker').map((p) => p.cpuPct ?? 0);
+    if (workerCpu.length > 1 && Math.min(...workerCpu) < 0.1 * Math.max(...workerCpu)) {
+      problems.push(`one worker did little of the work (CPU% per worker ${workerCpu.map((c) => c.toFixed(0)).join(' / ')})`);
+    }
+    const cores = usage ? Object.keys(usage.coreBusyPct).length : null;
+    const ours = usage ? ['server', 'redis', 'harness', 'h2load'].reduce((a, k) => a + (usage.cpuPct[k] ?? 0), 0) : null;
+    const reqPerSec = r.reqPerSec * goodFraction;
+    const cpuPct = usage?.cpuPct.server ?? null;
+    return {
+      variant: v.id,
+      workers: v.workers,
+      reqPerSec,
+      h2loadReqPerSec: r.reqPerSec,
+      requests: r.requests,
+      status: r.status,
+      dataBytesPerRequest: r.requests.succeeded ? r.traffic.data / r.requests.succeeded : null,
+      timeForRequest: r.timeForRequest,
+      // CPU% of one core, summed over the process tree (primary + workers)
+      cpuPct,
+      cpuUsPerCheck: cpuPct !== null && reqPerSec > 0 ? (cpuPct * 1e4) / reqPerSec : null,
+      processes: procs,
+      maxRssMb: usage?.maxRssKb.server ? usage.maxRssKb.server / 1024 : null,
+      redisCpuPct: usage?.cpuPct.redis ?? null,
+      h2loadCpuPct: usage?.cpuPct.h2load ?? null,
+      harnessCpuPct: usage?.cpuPct.harness ?? null,
+      coreBusyPct: usage?.coreBusyPct ?? null,
+      machineBusyPct: usage?.machineBusyPct ?? null,
+      // CPU (of one core) that processes other than ours took on the whole machine
+      foreignPct: usage && usage.machineBusyPct !== null ? Math.max(0, (usage.machineBusyPct * cores) - ours) : null,
+      checks: counts,
+      quietWaitMs: quiet?.waitedMs ?? null,
+      foreignPctBefore: quiet?.foreignPct ?? null,
+      errors: r.requests.failed + r.requests.errored + r.requests.timeout + Object.entries(counts).reduce((a, [k, n]) => (k.startsWith('error/') ? a + n : a), 0),
+      problems,
+      failures,
+      h2loadArgs: r.args,
+    };
+  };
+
+  const byId = Object.fromEntries(VARIANTS.map((v) => [v.id, v]));
+  for (let round = 1; round <= o.rounds; round++) {
+    const order = round % 2 === 1 ? ['w1', 'w2'] : ['w2', 'w1'];
+    const entry = { round, order };
+    for (const id of order) {
+      const v = byId[id];
+      const m = await measure(v);
+      entry[id] = m;
+      for (const p of m.problems) scenario.problems.push(`round ${round} ${v.label}: ${p}`);
+      for (const p of m.failures) scenario.failures.push(`round ${round} ${v.label}: ${p}`);
+      const split = m.processes.length > 1 ? ` (${m.processes.map((p) => `${p.role} ${fmt(p.cpuPct)}%`).join(', ')})` : '';
+      log(`${scenario.name} round ${round} ${v.label}: ${Math.round(m.reqPerSec)} req/s, CPU ${fmt(m.cpuPct)}%${split}, RSS ${fmt(m.maxRssMb)} MB, h2load ${fmt(m.h2loadCpuPct)}%, Redis ${fmt(m.redisCpuPct)}%${m.problems.length ? ` PROBLEMS: ${m.problems.join('; ')}` : ''}`);
+    }
+    entry.ratio = entry.w1.reqPerSec > 0 ? entry.w2.reqPerSec / entry.w1.reqPerSec : null;
+    log(`${scenario.name} round ${round}: 2 workers / 1 worker = ${fmt(entry.ratio, 2)}x`);
+    scenario.rounds.push(entry);
+  }
+  const rounds = scenario.rounds;
+  const roleCpu = (m, role) => m.processes.filter((p) => p.role === role).map((p) => p.cpuPct ?? 0);
+  scenario.workers = {
+    w1ReqPerSec: median(rounds.map((r) => r.w1.reqPerSec)),
+    w2ReqPerSec: median(rounds.map((r) => r.w2.reqPerSec)),
+    ratio: median(rounds.map((r) => r.ratio)),
+    ratios: rounds.map((r) => r.ratio),
+    w1CpuPct: median(rounds.map((r) => r.w1.cpuPct)),
+    w2CpuPct: median(rounds.map((r) => r.w2.cpuPct)),
+    w2PrimaryCpuPct: median(rounds.map((r) => roleCpu(r.w2, 'primary')[0])),
+    w2WorkerCpuPct: [0, 1].map((i) => median(rounds.map((r) => roleCpu(r.w2, 'worker')[i]))),
+    w1CpuUsPerCheck: median(rounds.map((r) => r.w1.cpuUsPerCheck)),
+    w2CpuUsPerCheck: median(rounds.map((r) => r.w2.cpuUsPerCheck)),
+    w1MaxRssMb: Math.max(...rounds.map((r) => r.w1.maxRssMb ?? 0)),
+    w2MaxRssMb: Math.max(...rounds.map((r) => r.w2.maxRssMb ?? 0)),
+    w1RedisCpuPct: median(rounds.map((r) => r.w1.redisCpuPct)),
+    w2RedisCpuPct: median(rounds.map((r) => r.w2.redisCpuPct)),
+    w1H2loadCpuPct: median(rounds.map((r) => r.w1.h2loadCpuPct)),
+    w2H2loadCpuPct: median(rounds.map((r) => r.w2.h2loadCpuPct)),
+    w1MachineBusyPct: median(rounds.map((r) => r.w1.machineBusyPct)),
+    w2MachineBusyPct: median(rounds.map((r) => r.w2.machineBusyPct)),
+    w1ForeignPct: median(rounds.map((r) => r.w1.foreignPct)),
+    w2ForeignPct: median(rounds.map((r) => r.w2.foreignPct)),
+    foreignPct: Math.max(...rounds.flatMap((r) => [r.w1.foreignPct ?? 0, r.w2.foreignPct ?? 0])),
+    quietWaitMs: rounds.reduce((a, r) => a + (r.w1.quietWaitMs ?? 0) + (r.w2.quietWaitMs ?? 0), 0),
+  };
+  log(`${scenario.name}: 1 worker ${Math.round(scenario.workers.w1ReqPerSec)} req/s, 2 workers ${Math.round(scenario.workers.w2ReqPerSec)} req/s, ratio ${fmt(scenario.workers.ratio, 2)}x (median of ${fmt(rounds.length)} round(s))`);
+
+  // Still the same answers, and still counted by the primary, after all that load.
+  for (const v of VARIANTS) {
+    try {
+      await verify(v, 'after the load');
+    } catch (err) {
+      scenario.failures.push(err.message);
+    }
+  }
+
+  for (const s of Object.values(servers)) {
+    await s.stop();
+    children.splice(children.indexOf(s), 1);
+  }
 }
 
 /** Times `keygate-admin key import FILE` of n new keys into Redis database 1 (empty). */

@@ -1,8 +1,9 @@
-// Process and machine measurements from /proc: CPU time and RSS of one process, per-core busy
-// time (to see how much CPU *other* processes took on the server's core during a run), spawning
-// pinned to a core with taskset, free ports, and waiting for things to come up.
+// Process and machine measurements from /proc: CPU time and RSS of one process or of a process
+// tree (keygate's primary and its workers), per-core busy time (to see how much CPU *other*
+// processes took on the server's core during a run), spawning pinned to a core with taskset,
+// free ports, and waiting for things to come up.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import http from 'node:http';
 
@@ -90,6 +91,118 @@ export function sampler(pids) {
       }
       const all = cores1.cpu && cores0.cpu ? (100 * (cores1.cpu.busy - cores0.cpu.busy)) / Math.max(1, cores1.cpu.total - cores0.cpu.total) : null;
       return { seconds, cpuPct, maxRssKb: { ...maxRss }, coreBusyPct, machineBusyPct: all };
+    },
+  };
+}
+
+/** The cores a process may run on ("0-1", "1"), from /proc/<pid>/status; null when it is gone. */
+export function allowedCpus(pid) {
+  try {
+    return /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** The parent pid of a process, or null when it is gone. */
+export function parentPid(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** `root` and all its descendants (from the ppid of every process in /proc), root first. */
+export function processTree(root) {
+  const children = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const ppid = parentPid(d);
+    if (ppid === null) continue;
+    if (!children.has(ppid)) children.set(ppid, []);
+    children.get(ppid).push(Number(d));
+  }
+  const out = [root];
+  for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i]) ?? []));
+  return out;
+}
+
+/**
+ * Like sampler(), with process trees: the groups named in `trees` count their root pid and all
+ * its descendants (e.g. keygate's primary and its node:cluster workers), the others their own
+ * pid only (this script is the parent of everything it starts). The trees are read from /proc at
+ * start(); RSS is sampled every 250 ms as the sum over each group (and per process); stop() →
+ * per group CPU% (of one core, summed over the group) and max summed RSS, per process CPU% and
+ * max RSS, per-core and machine busy%, and `changed`: tree groups whose processes were not the
+ * same at the end (one died or was started during the window). setRoot(name, pid) adds a group.
+ */
+export function treeSampler(roots, { trees: treeGroups = [] } = {}) {
+  const groups = { ...roots };
+  let t0, cores0, timer;
+  const trees = {};
+  const cpu0 = {};
+  const maxRss = {};
+  const maxRssOf = {};
+  const sampleRss = () => {
+    for (const [name, pids] of Object.entries(trees)) {
+      let sum = 0;
+      for (const pid of pids) {
+        const m = memory(pid);
+        if (!m || !Number.isFinite(m.rssKb)) continue;
+        sum += m.rssKb;
+        if (!(maxRssOf[pid] >= m.rssKb)) maxRssOf[pid] = m.rssKb;
+      }
+      if (!(maxRss[name] >= sum)) maxRss[name] = sum;
+    }
+  };
+  return {
+    setRoot(name, pid) {
+      groups[name] = pid;
+    },
+    start() {
+      t0 = process.hrtime.bigint();
+      for (const [name, root] of Object.entries(groups)) {
+        if (!root) continue;
+        trees[name] = treeGroups.includes(name) ? processTree(root) : [root];
+        for (const pid of trees[name]) cpu0[pid] = cpuSeconds(pid);
+      }
+      cores0 = coreTimes();
+      sampleRss();
+      timer = setInterval(sampleRss, 250);
+    },
+    stop() {
+      clearInterval(timer);
+      sampleRss();
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const cores1 = coreTimes();
+      const cpuPct = {};
+      const maxRssKb = {};
+      const processes = {};
+      const changed = [];
+      for (const [name, pids] of Object.entries(trees)) {
+        let sum = 0;
+        processes[name] = pids.map((pid) => {
+          const c1 = cpuSeconds(pid);
+          const pct = c1 === null || cpu0[pid] === null ? null : (100 * (c1 - cpu0[pid])) / seconds;
+          if (pct !== null) sum += pct;
+          return { pid, cpuPct: pct, maxRssKb: maxRssOf[pid] ?? null };
+        });
+        cpuPct[name] = sum;
+        maxRssKb[name] = maxRss[name] ?? null;
+        if (!treeGroups.includes(name)) continue;
+        const now = processTree(pids[0]);
+        if (now.length !== pids.length || now.some((p) => !pids.includes(p)) || processes[name].some((p) => p.cpuPct === null)) changed.push(name);
+      }
+      const coreBusyPct = {};
+      for (const [n, c] of Object.entries(cores1)) {
+        const b = cores0[n];
+        if (!b || n === 'cpu') continue;
+        coreBusyPct[n] = (100 * (c.busy - b.busy)) / Math.max(1, c.total - b.total);
+      }
+      const all = cores1.cpu && cores0.cpu ? (100 * (cores1.cpu.busy - cores0.cpu.busy)) / Math.max(1, cores1.cpu.total - cores0.cpu.total) : null;
+      return { seconds, cpuPct, maxRssKb, processes, changed, coreBusyPct, machineBusyPct: all };
     },
   };
 }

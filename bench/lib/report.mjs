@@ -1,4 +1,6 @@
 // The console table and BENCHMARKS.md, from the results object of bench/run.mjs.
+// Scenarios of kind 'workers' (keygate KEYGATE_WORKERS=1 vs 2, no baseline) have their own table
+// and section; every other scenario is keygate against the baseline.
 
 const f = (x, d = 0) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(d));
 const thousands = (x) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : Math.round(x).toLocaleString('en-US'));
@@ -22,9 +24,12 @@ function redisPerCheck(perCheck) {
   return parts.length ? parts.join(' + ') : '0';
 }
 
+const isWorkers = (s) => s.kind === 'workers';
+const workersScenario = (results) => results.scenarios.find(isWorkers);
+
 function throughputRows(results) {
   return results.scenarios
-    .filter((s) => s.throughput)
+    .filter((s) => s.throughput && !isWorkers(s))
     .map((s) => {
       const t = s.throughput;
       return [
@@ -78,6 +83,57 @@ function latencyRows(results) {
   }
   return rows;
 }
+/** The workers scenario: one row per variant (1 worker, 2 workers). */
+function workersRows(s) {
+  const w = s.workers;
+  const rounds = s.rounds ?? [];
+  const perProcess = (id) => {
+    // medians over rounds, per process position (keygate | primary, worker, worker)
+    const first = rounds[0]?.[id]?.processes ?? [];
+    return first
+      .map((p, i) => {
+        const v = rounds.map((r) => r[id]?.processes?.[i]?.cpuPct).filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+        const m = v.length >> 1;
+        return `${p.role} ${f(v.length === 0 ? null : v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2)}`;
+      })
+      .join(' + ');
+  };
+  const row = (id, label) => [
+    label,
+    thousands(w[`${id}ReqPerSec`]),
+    rounds.map((r) => thousands(r[id]?.reqPerSec)).join(' / '),
+    f(w[`${id}CpuPct`]),
+    perProcess(id) || '-',
+    f(w[`${id}CpuUsPerCheck`]),
+    f(w[`${id}MaxRssMb`]),
+    f(w[`${id}H2loadCpuPct`]),
+    f(w[`${id}RedisCpuPct`]),
+    f(w[`${id}MachineBusyPct`]),
+    f(w[`${id}ForeignPct`]),
+  ];
+  return [row('w1', 'KEYGATE_WORKERS=1'), row('w2', 'KEYGATE_WORKERS=2')];
+}
+const WORKERS_HEADER = [
+  'keygate',
+  'req/s',
+  'req/s per round',
+  'CPU% (all processes)',
+  'CPU% per process',
+  'CPU µs / Check',
+  'RSS MB (all processes)',
+  'h2load CPU%',
+  'redis CPU%',
+  'machine busy %',
+  'other CPU%',
+];
+
+function placementText(s) {
+  const p = s.placement;
+  if (!p || p.keygate === null) return 'no core pinning (taskset missing or --no-pin): every process may run on every core';
+  const core = (c) => (/^\d+$/.test(String(c)) ? `core ${c}` : `cores ${c}`);
+  return `keygate not pinned (\`taskset -c ${p.keygate}\`: the single process, or the primary and both workers, may run on ${core(p.keygate)}); h2load, Redis and the harness pinned to ${core(p.h2load)} as in the other scenarios`;
+}
+
 const LATENCY_HEADER = ['scenario', 'rate req/s', 'baseline p50 / p99 / p99.9 ms', 'keygate p50 / p99 / p99.9 ms', 'p99 ratio', 'keygate CPU%', 'errors baseline / keygate'];
 
 export function renderTable(results) {
@@ -89,6 +145,15 @@ export function renderTable(results) {
   out.push('');
   out.push('latency at fixed rates (h2load --rps, open loop):');
   out.push(table(LATENCY_HEADER, latencyRows(results)));
+  const ws = workersScenario(results);
+  if (ws) {
+    out.push('');
+    out.push(`workers: keygate KEYGATE_WORKERS=1 vs 2, valid key, h2load closed loop (medians over rounds; ${placementText(ws)}):`);
+    if (ws.workers) {
+      out.push(table(WORKERS_HEADER, workersRows(ws)));
+      out.push(`2 workers / 1 worker: ${f(ws.workers.ratio, 2)}x (per round: ${ws.workers.ratios.map((r) => f(r, 2)).join(' / ')})`);
+    } else out.push('not measured (see the failures)');
+  }
   const bulk = results.scenarios.find((s) => s.load);
   if (results.adminImport) {
     const a = results.adminImport;
@@ -117,6 +182,7 @@ export function renderTable(results) {
 function noiseSummary(results) {
   const runs = [];
   for (const s of results.scenarios) {
+    if (isWorkers(s)) continue; // keygate not pinned there: "the server's core" does not apply
     for (const r of s.rounds ?? []) runs.push(r.baseline, r.keygate);
     for (const p of s.probes ?? []) runs.push(p.baseline, p.keygate);
   }
@@ -143,6 +209,18 @@ function acceptance(results) {
   if (valid?.throughput) {
     const r = valid.throughput.ratio;
     rows.push(['valid-key throughput >= 0.9x baseline (target >= 1.0x)', `${f(r, 2)}x`, r >= 1 ? 'meets target' : r >= 0.9 ? 'pass' : 'FAIL']);
+  }
+  const ws = workersScenario(results);
+  if (ws) {
+    const w = ws.workers;
+    rows.push([
+      `2 workers >= 1.5x one worker (${results.machine.nproc}-core machine; keygate not pinned)`,
+      w
+        ? `${f(w.ratio, 2)}x (${thousands(w.w2ReqPerSec)} vs ${thousands(w.w1ReqPerSec)} req/s${w.ratios.length > 1 ? `; per round ${w.ratios.map((r) => f(r, 2)).join(' / ')}` : ''})` +
+          `${w.foreignPct >= 25 ? ` (noisy: other processes took up to ${f(w.foreignPct)}% of a core)` : ''}`
+        : 'not measured (see Problems)',
+      w && w.ratio >= 1.5 ? 'pass' : 'FAIL',
+    ]);
   }
   for (const s of results.scenarios) {
     const p5 = s.probes?.find((p) => p.rate === 5000);
@@ -209,7 +287,8 @@ export function renderMarkdown(results, { jsonFile }) {
   L.push(
     `- **setup**: ${results.pinning ? `server under test pinned to core ${results.pinning.server}; h2load, Redis and the harness on core ${results.pinning.client} (\`taskset\`)` : 'no core pinning'}; ` +
       `keygate as \`node ${o.keygateNodeArgs.length ? `${o.keygateNodeArgs.join(' ')} ` : ''}dist/src/main.js\` with REDIS_URL, log level info (log discarded)${Object.keys(o.keygateEnv).length ? `, ${Object.entries(o.keygateEnv).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}; ` +
-      `baseline \`node bench/baseline-server.mjs\` (stock grpc-js server, answers every Check \`{status:{code:0}, ok_response:{}}\`).`,
+      `baseline \`node bench/baseline-server.mjs\` (stock grpc-js server, answers every Check \`{status:{code:0}, ok_response:{}}\`)` +
+      `${workersScenario(results) ? '; the workers comparison places processes differently (see [Workers](#workers-keygate_workers1-vs-2))' : ''}.`,
   );
   L.push(`- **request**: a ${results.request.messageBytes}-byte CheckRequest (${results.request.framedBytes} bytes as a gRPC message): x-api-key plus the headers, addresses and context_extensions Envoy sends for a typical API call.`);
   L.push(`- **load**: h2load \`-c ${o.clients} -m ${o.streams}\`; throughput runs ${o.duration} s after ${o.warmup} s warm-up, ${o.rounds} round(s) per scenario alternating which server goes first; latency probes at ${o.rates.map((r) => `${r / 1000}k`).join(', ')} req/s (h2load \`--rps\`, open loop) for ${o.probeDuration} s after ${o.probeWarmup} s warm-up.`);
@@ -241,7 +320,7 @@ export function renderMarkdown(results, { jsonFile }) {
   L.push('');
   L.push(mdTable(THROUGHPUT_HEADER, throughputRows(results)));
   L.push('');
-  for (const s of results.scenarios) {
+  for (const s of results.scenarios.filter((x) => !isWorkers(x))) {
     const inside = s.redisCalls ? redisPerCheck(s.redisCalls.inScriptsPerCheck) : null;
     L.push(
       `- \`${s.name}\`: ${s.title}; keygate answers ${s.expect === 'allow' ? 'OK (ok_response)' : `denied_response ${s.expect}`}` +
@@ -258,6 +337,44 @@ export function renderMarkdown(results, { jsonFile }) {
   L.push('');
   L.push(mdTable(LATENCY_HEADER, latencyRows(results)));
   L.push('');
+  const ws = workersScenario(results);
+  if (ws) {
+    L.push('## Workers: KEYGATE_WORKERS=1 vs 2');
+    L.push('');
+    L.push(
+      `keygate with \`KEYGATE_WORKERS=1\` (one process) and with \`KEYGATE_WORKERS=2\` (a node:cluster primary and two workers ` +
+        `on one gRPC port), the valid-key request of \`valid\`, h2load closed loop \`-c ${o.clients} -m ${o.streams}\`, ` +
+        `${o.rounds} round(s) of ${o.duration} s after ${o.warmup} s warm-up alternating which goes first; no baseline. ` +
+        'The ratio is the median of the per-round 2-worker/1-worker ratios.',
+    );
+    L.push('');
+    L.push(
+      `**Placement on this ${results.machine.nproc}-core machine**: ${placementText(ws)}. ` +
+        'So the two workers do not have two cores to themselves: the second one shares a core with the load generator and ' +
+        'Redis, and the single process can move between cores too. The ratio is what a second worker gives here, with h2load ' +
+        'and Redis on the same machine; with cores to spare (clients and Redis elsewhere) it would likely be higher.',
+    );
+    L.push('');
+    L.push(
+      "CPU% is of one core, from /proc during the measured window, summed over keygate's processes (the primary and its " +
+        'workers); RSS is the maximum sampled sum over them. "CPU µs / Check": CPU% / req/s. "machine busy %": all cores, ' +
+        'all processes; "other CPU%": CPU (of one core) taken by processes other than keygate, h2load, Redis and the harness. ' +
+        "Answers verified before and after the load (ok_response, one Check per connection, two per worker); " +
+        "Checks counted from the primary's /metrics (keygate_checks_total summed over the workers), and req/s counts only " +
+        'the allow/ok answers.',
+    );
+    L.push('');
+    if (ws.workers) {
+      L.push(mdTable(WORKERS_HEADER, workersRows(ws)));
+      L.push('');
+      L.push(`2 workers / 1 worker: **${f(ws.workers.ratio, 2)}x** (per round: ${ws.workers.ratios.map((r) => f(r, 2)).join(' / ')}).`);
+      if (ws.workers.foreignPct >= 25) {
+        L.push('');
+        L.push(`> Other processes on the machine used up to ${f(ws.workers.foreignPct)}% of a core during these runs: noisy.`);
+      }
+    } else L.push('Not measured: see Problems.');
+    L.push('');
+  }
   const bulk = results.scenarios.find((s) => s.load);
   if (bulk) {
     L.push('## Many keys');

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, closeSync } from 'node:fs';
 import http2 from 'node:http2';
 import { resolve } from 'node:path';
-import { freePort, httpGet, spawnPinned, stopChild, waitFor, waitForLine } from './proc.mjs';
+import { freePort, httpGet, processTree, sleep, spawnPinned, stopChild, waitFor, waitForLine } from './proc.mjs';
 import { CHECK_PATH, REPO_DIR, loadProtos } from './protos.mjs';
 import { Redis, keygateRoot, mainJs } from './keygate-lib.mjs';
 import { grpcMessages } from './request.mjs';
@@ -49,7 +49,12 @@ export async function startRedis({ core, dir }) {
   };
 }
 
-/** keygate as `node [nodeArgs] dist/src/main.js`, with its log sent to logFile (or discarded). */
+/**
+ * keygate as `node [nodeArgs] dist/src/main.js`, with its log sent to logFile (or discarded).
+ * core null: not pinned. With KEYGATE_WORKERS=N in env the process is the node:cluster primary
+ * (it serves /readyz and /metrics for all workers; ready = every worker ready); stop() then also
+ * makes sure no worker outlives it.
+ */
 export async function startKeygate({ core, redisUrl, env = {}, nodeArgs = [], logFile, cwd = keygateRoot() }) {
   const grpcPort = await freePort();
   let httpPort = await freePort();
@@ -86,7 +91,31 @@ export async function startKeygate({ core, redisUrl, env = {}, nodeArgs = [], lo
     port: grpcPort,
     httpPort,
     child,
-    stop: () => stopChild(child, 15000),
+    /** this process and its workers (KEYGATE_WORKERS > 1), primary first */
+    tree: () => processTree(child.pid),
+    async stop() {
+      const tree = processTree(child.pid);
+      await stopChild(child, 15000);
+      // The workers exit with the primary (drained by it, or on the lost IPC channel when it was
+      // killed); give them a moment, then kill any that are still there.
+      const isOurs = (pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(mainJs());
+        } catch {
+          return false;
+        }
+      };
+      const end = Date.now() + 5000;
+      while (tree.slice(1).some(isOurs) && Date.now() < end) await sleep(100);
+      for (const pid of tree.slice(1)) {
+        if (!isOurs(pid)) continue;
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    },
   };
 }
 
