@@ -2,6 +2,10 @@
 // overwrite the client's, the key header and parameter go, rate-limit headers go to the client,
 // dynamic metadata names the key for the access log. Denied: an explicit HTTP status, a JSON
 // body and the reason's headers.
+//
+// This is the readable definition of the answer, as proto-loader objects. The Check path sends
+// the same message encoded by hand (src/grpc/response-encoder.ts); its test holds the two equal
+// after decoding with Envoy's official protos.
 import type { CheckOutcome } from '../check/check';
 import type { HeaderPair } from '../check/ratelimit-headers';
 import { DENY_REASONS, GrpcCode } from '../check/reasons';

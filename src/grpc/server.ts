@@ -17,7 +17,7 @@ import type { HealthState } from '../health';
 import { GrpcStatus, H2GrpcServer, type ListenerTls, type StreamingCall, type UnaryCall } from './h2-server';
 import { AUTHORIZATION_SERVICE, loadKeygateProtos } from './protos';
 import { decodeCheckInput } from './request';
-import { toCheckResponse } from './response';
+import { encodeCheckResponse } from './response-encoder';
 
 /**
  * `deadlineAt`: when the Check's store work must end, in performance.now() milliseconds: the
@@ -134,9 +134,6 @@ export function createGrpcServer(opts: GrpcServerOptions): KeygateGrpcServer {
   })();
   const overloadDetails = `keygate: overloaded (more than ${maxInflight} Checks in flight)`;
   const observer = opts.observer;
-  const checkMethod = protos.authorizationService.Check;
-  if (!checkMethod) throw new Error('Authorization service without Check');
-  const encodeResponse = checkMethod.responseSerialize;
 
   const Check = (call: UnaryCall) => {
     const startedAt = performance.now();
@@ -183,7 +180,7 @@ export function createGrpcServer(opts: GrpcServerOptions): KeygateGrpcServer {
         done = true;
         clearTimeout(timer);
         inflight--;
-        call.reply(encodeResponse(toCheckResponse(outcome)));
+        call.reply(encodeCheckResponse(outcome));
         observer?.checked({ input, outcome, seconds: (performance.now() - startedAt) / 1e3 });
       },
       (cause: unknown) => {
