@@ -282,7 +282,10 @@ export function createRedisClient(url: string, opts: RedisClientOptions = {}): R
     const common: RedisOptions = {
       ...node,
       lazyConnect: false,
-      enableAutoPipelining: true,
+      // keygate (failFast) batches its writes itself (coalesceWrites): ioredis's auto-pipelining
+      // keeps one pipeline in flight per connection, so every command waited for the whole
+      // previous batch's replies. keygate-admin keeps auto-pipelining.
+      enableAutoPipelining: !failFast,
       enableOfflineQueue: !failFast,
       retryStrategy: reconnectDelayMs,
       db: target.db,
@@ -306,10 +309,37 @@ export function createRedisClient(url: string, opts: RedisClientOptions = {}): R
     } else {
       client = new Redis({ ...common, host: target.nodes[0].host, port: target.nodes[0].port });
     }
+    if (failFast) coalesceWrites(client);
   }
   // Errors surface on the commands that fail; the event is only noise (and could carry the URL).
   client.on('error', () => {});
   return client;
+}
+
+/**
+ * One socket write per event-loop turn for a single-connection client: the first command of a
+ * turn corks the connection, and it is uncorked in that turn's check phase (setImmediate), so the
+ * commands of every Check that turn handled leave in one write, and the next turn's commands need
+ * not wait for this turn's replies (as with ioredis's auto-pipelining, which keeps one pipeline in
+ * flight). On a quiet loop the delay is microseconds.
+ */
+function coalesceWrites(client: Redis): void {
+  const send = client.sendCommand.bind(client);
+  let corked: Redis['stream'] | undefined;
+  const uncork = () => {
+    const stream = corked;
+    corked = undefined;
+    stream?.uncork();
+  };
+  client.sendCommand = (command, stream) => {
+    const connection = client.stream;
+    if (corked === undefined && connection && client.status === 'ready' && !connection.destroyed) {
+      corked = connection;
+      connection.cork();
+      setImmediate(uncork);
+    }
+    return send(command, stream);
+  };
 }
 
 /**
