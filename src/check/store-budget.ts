@@ -112,7 +112,13 @@ export class StoreBudget {
       });
       this.ended.catch(() => {}); // nobody may be waiting any more when it fires
     }
-    return Promise.race([pending, this.ended]);
+    // A failure that arrives after the budget ended (a command timeout firing in the same timer
+    // phase as the budget when the event loop ran late) is the budget running out, not a store
+    // fault: it counts as a deadline, like the abandoned call it is.
+    const settled = pending.catch((err: unknown) => {
+      throw this.over || this.remaining() <= 0 ? deadlineError(this.ms ?? 0) : err;
+    });
+    return Promise.race([settled, this.ended]);
   }
 
   /** The Check is answered: stop the timer. */

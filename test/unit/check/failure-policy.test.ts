@@ -210,6 +210,20 @@ describe('storeBudgetMs: store time out of the Check deadline', () => {
     budget.dispose();
     await expect(new StoreBudget(undefined).run(async () => 7)).resolves.toBe(7);
   });
+
+  it('StoreBudget.run: a store failure within the budget is that failure; one that lands when the budget is over counts as the deadline', async () => {
+    class CommandTimeout extends Error {}
+    const failAfter = (ms: number) => () => new Promise<never>((_, reject) => setTimeout(() => reject(new CommandTimeout('Command timed out')), ms));
+    const early = new StoreBudget(20).run(failAfter(10));
+    early.catch(() => {});
+    await vi.advanceTimersByTimeAsync(10);
+    await expect(early).rejects.toBeInstanceOf(CommandTimeout);
+    // a command timeout firing in the same timer phase as the budget's end (a late event loop)
+    const late = new StoreBudget(20).run(failAfter(20));
+    late.catch(() => {});
+    await vi.advanceTimersByTimeAsync(20);
+    await expect(late).rejects.toBeInstanceOf(StoreDeadlineError);
+  });
 });
 
 describe('key record', () => {
