@@ -1,6 +1,8 @@
-// Proto → CheckInput: reads only what the Check path needs from a decoded CheckRequest, in
-// either header form Envoy sends (the `headers` map, or `header_map` with raw byte values when
-// encode_raw_headers is on). Never throws: missing parts become absent fields.
+// CheckRequest → CheckInput: reads only what the Check path needs, in either header form Envoy
+// sends (the `headers` map, or `header_map` with raw byte values when encode_raw_headers is on).
+// decodeCheckInput (below) reads the bytes directly and is what the Check path uses; toCheckInput
+// does the same from a proto-loader object and is the readable reference it is tested against.
+// Missing parts become absent fields.
 //
 // Every header is kept, however many there are. Ignoring headers past some count (as an earlier
 // version did past 1000 names) lets a request hide a header from the Check: a client-sent
@@ -11,13 +13,10 @@
 import type { CheckInput } from '../check/request';
 import type {
   AddressObject,
-  AttributeContextObject,
   CheckRequestObject,
   HeaderMapObject,
   HeaderValueObject,
-  HttpRequestObject,
   PeerObject,
-  RequestObject,
   SocketAddressObject,
 } from './protos';
 
@@ -69,15 +68,14 @@ function plainStrings(obj: unknown): Record<string, string> {
 }
 
 // ---------------------------------------------------------------------------------------
-// The Check request deserializer. proto-loader decodes the whole CheckRequest (metadata_context
+// The Check request decoder. proto-loader decodes the whole CheckRequest (metadata_context
 // Structs, destination, TLS session, body, ...) into protobufjs messages and then copies all of
 // it into plain objects; keygate reads a handful of fields. This walks the protobuf wire format
-// once and builds only what toCheckInput reads, in the same shape proto-loader gives it
-// (keepCase, defaults absent, bytes as Buffer; a field sent twice: the last one wins, as
-// protobufjs decodes it). Everything else is skipped by its length without being decoded.
-// Malformed input (truncated field, bad length, unknown wire type) throws, as protobufjs does,
-// and grpc-js answers the RPC with an error. Like protobufjs, a field keygate reads is read as its
-// declared type whatever wire type its tag says; only the others are skipped by wire type.
+// once and reads only those (a field sent twice: the last one wins, as protobufjs decodes it).
+// Everything else is skipped by its length without being decoded. Malformed input (truncated
+// field, bad length, unknown wire type) throws, as protobufjs does, and the Check is answered
+// INTERNAL. Like protobufjs, a field keygate reads is read as its declared type whatever wire type
+// its tag says; only the others are skipped by wire type.
 //
 //   CheckRequest        attributes = 1
 //   AttributeContext    source = 1 (Peer), request = 4 (Request), context_extensions = 10 (map)
@@ -221,41 +219,6 @@ function readHeaderMap(r: WireReader): HeaderMapObject {
   return list.length > 0 ? { headers: list } : {};
 }
 
-function readHttpRequest(r: WireReader): HttpRequestObject {
-  const end = r.delimited();
-  const outer = r.end;
-  r.end = end;
-  const http: HttpRequestObject = {};
-  while (r.pos < end) {
-    const tag = r.uint32();
-    switch (tag >>> 3) {
-      case 1:
-        http.id = r.string();
-        break;
-      case 2:
-        http.method = r.string();
-        break;
-      case 3:
-        readStringMapEntry(r, (http.headers ??= {}));
-        break;
-      case 4:
-        http.path = r.string();
-        break;
-      case 5:
-        http.host = r.string();
-        break;
-      case 13:
-        // A message field sent again replaces the earlier one (protobufjs does not merge).
-        http.header_map = readHeaderMap(r);
-        break;
-      default:
-        r.skip(tag & 7);
-    }
-  }
-  r.end = outer;
-  return http;
-}
-
 /** A message with one field keygate reads, number `no`, read by `read`; the rest skipped. */
 function readOne<T extends object>(r: WireReader, no: number, into: T, read: (r: WireReader, into: T) => void): T {
   const end = r.delimited();
@@ -279,51 +242,12 @@ const readAddress = (r: WireReader, address: AddressObject): void => {
 const readPeer = (r: WireReader, peer: PeerObject): void => {
   peer.address = readOne(r, 1, {}, readAddress);
 };
-const readRequest = (r: WireReader, request: RequestObject): void => {
-  request.http = readHttpRequest(r);
-};
-
-function readAttributes(r: WireReader): AttributeContextObject {
-  const end = r.delimited();
-  const outer = r.end;
-  r.end = end;
-  const attrs: AttributeContextObject = {};
-  let extensions: Record<string, string> | undefined;
-  while (r.pos < end) {
-    const tag = r.uint32();
-    const no = tag >>> 3;
-    if (no === 1) attrs.source = readOne(r, 1, {}, readPeer);
-    else if (no === 4) attrs.request = readOne(r, 2, {}, readRequest);
-    else if (no === 10) readStringMapEntry(r, (extensions ??= {}));
-    else r.skip(tag & 7);
-  }
-  r.end = outer;
-  if (extensions) attrs.context_extensions = extensions;
-  return attrs;
-}
-
-/**
- * requestDeserialize for Authorization/Check: the CheckRequest as proto-loader would give it,
- * limited to the fields toCheckInput reads.
- */
-export function decodeCheckRequest(buf: Buffer): CheckRequestObject {
-  const r = new WireReader(buf, 0, buf.length);
-  const req: CheckRequestObject = {};
-  while (r.pos < buf.length) {
-    const tag = r.uint32();
-    if (tag >>> 3 === 1) req.attributes = readAttributes(r);
-    else r.skip(tag & 7);
-  }
-  return req;
-}
-
 // ---------------------------------------------------------------------------------------
-// decodeCheckInput: the Check path's decoder, bytes → CheckInput in one pass, without the
-// CheckRequestObject in between (no per-request object for the `headers` map, no Object.entries
-// over it). It reads the same fields with the same rules as decodeCheckRequest + toCheckInput,
-// which stay the reference (test/unit/check/grpc-decode.test.ts holds the two equal): a message
-// field sent again replaces the earlier one (attributes, source, request, http, header_map), map
-// entries add up (a key sent again: the last value wins).
+// decodeCheckInput: bytes → CheckInput in one pass, without a CheckRequestObject in between. It
+// gives what toCheckInput gives for proto-loader's full decode of the same bytes, which is the
+// reference (test/unit/check/grpc-decode.test.ts holds the two equal): a message field sent again
+// replaces the earlier one (attributes, source, request, http, header_map), map entries add up (a
+// key sent again: the last value wins).
 
 /** What one `attributes` message gave so far. */
 interface AttributesDraft {
@@ -423,7 +347,7 @@ function readAttributesDraft(r: WireReader): AttributesDraft {
   return attrs;
 }
 
-/** Bytes of a CheckRequest → CheckInput, as toCheckInput(decodeCheckRequest(bytes)) gives it. Throws on malformed input. */
+/** Bytes of a CheckRequest → CheckInput, as toCheckInput(full proto-loader decode) gives it. Throws on malformed input. */
 export function decodeCheckInput(buf: Buffer): CheckInput {
   const r = new WireReader(buf, 0, buf.length);
   let attrs: AttributesDraft | undefined;
