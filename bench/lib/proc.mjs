@@ -52,6 +52,18 @@ export function coreTimes() {
   return out;
 }
 
+/** Per-core and whole-machine busy % between two coreTimes() readings. */
+function busySince(cores0, cores1) {
+  const coreBusyPct = {};
+  for (const [n, c] of Object.entries(cores1)) {
+    const b = cores0[n];
+    if (!b || n === 'cpu') continue;
+    coreBusyPct[n] = (100 * (c.busy - b.busy)) / Math.max(1, c.total - b.total);
+  }
+  const machineBusyPct = cores1.cpu && cores0.cpu ? (100 * (cores1.cpu.busy - cores0.cpu.busy)) / Math.max(1, cores1.cpu.total - cores0.cpu.total) : null;
+  return { coreBusyPct, machineBusyPct };
+}
+
 /**
  * Samples a set of processes over a window: CPU% (of one core) of each, max RSS of each,
  * and the busy% of each core. start() … stop() → summary.
@@ -83,13 +95,7 @@ export function sampler(pids) {
         const c1 = p ? cpuSeconds(p) : null;
         cpuPct[n] = c1 === null || cpu0[n] === null ? null : (100 * (c1 - cpu0[n])) / seconds;
       }
-      const coreBusyPct = {};
-      for (const [n, c] of Object.entries(cores1)) {
-        const b = cores0[n];
-        if (!b || n === 'cpu') continue;
-        coreBusyPct[n] = (100 * (c.busy - b.busy)) / Math.max(1, c.total - b.total);
-      }
-      const all = cores1.cpu && cores0.cpu ? (100 * (cores1.cpu.busy - cores0.cpu.busy)) / Math.max(1, cores1.cpu.total - cores0.cpu.total) : null;
+      const { coreBusyPct, machineBusyPct: all } = busySince(cores0, cores1);
       return { seconds, cpuPct, maxRssKb: { ...maxRss }, coreBusyPct, machineBusyPct: all };
     },
   };
@@ -195,13 +201,7 @@ export function treeSampler(roots, { trees: treeGroups = [] } = {}) {
         const now = processTree(pids[0]);
         if (now.length !== pids.length || now.some((p) => !pids.includes(p)) || processes[name].some((p) => p.cpuPct === null)) changed.push(name);
       }
-      const coreBusyPct = {};
-      for (const [n, c] of Object.entries(cores1)) {
-        const b = cores0[n];
-        if (!b || n === 'cpu') continue;
-        coreBusyPct[n] = (100 * (c.busy - b.busy)) / Math.max(1, c.total - b.total);
-      }
-      const all = cores1.cpu && cores0.cpu ? (100 * (cores1.cpu.busy - cores0.cpu.busy)) / Math.max(1, cores1.cpu.total - cores0.cpu.total) : null;
+      const { coreBusyPct, machineBusyPct: all } = busySince(cores0, cores1);
       return { seconds, cpuPct, maxRssKb, processes, changed, coreBusyPct, machineBusyPct: all };
     },
   };
