@@ -170,8 +170,22 @@ class WireReader {
 // read), takes the fields keygate reads and skips the others by wire type. Plain loops, no
 // callbacks: this runs for every header of every Check.
 
+/** Where readStringMapEntry puts an entry: a Map, or a plain record through recordSink. */
+interface StringMapSink {
+  set(key: string, value: string): unknown;
+}
+
+/** A sink that assigns into a plain object, as protobufjs fills a map field (`into[key] = value`). */
+function recordSink(into: Record<string, string>): StringMapSink {
+  return {
+    set(key, value) {
+      into[key] = value;
+    },
+  };
+}
+
 /** A map<string, string> entry (key = 1, value = 2), missing parts '' as protobufjs decodes them. */
-function readStringMapEntry(r: WireReader, into: Record<string, string>): void {
+function readStringMapEntry(r: WireReader, into: StringMapSink): void {
   const end = r.delimited();
   const outer = r.end;
   r.end = end;
@@ -185,7 +199,7 @@ function readStringMapEntry(r: WireReader, into: Record<string, string>): void {
     else r.skip(tag & 7);
   }
   r.end = outer;
-  into[key] = value;
+  into.set(key, value);
 }
 
 function readHeaderValue(r: WireReader): HeaderValueObject {
@@ -281,23 +295,9 @@ function readHttpDraft(r: WireReader): HttpDraft {
       case 2:
         http.method = r.string();
         break;
-      case 3: {
-        const entryEnd = r.delimited();
-        const entryOuter = r.end;
-        r.end = entryEnd;
-        let key = '';
-        let value = '';
-        while (r.pos < entryEnd) {
-          const t = r.uint32();
-          const no = t >>> 3;
-          if (no === 1) key = r.string();
-          else if (no === 2) value = r.string();
-          else r.skip(t & 7);
-        }
-        r.end = entryOuter;
-        (http.headers ??= new Map()).set(key, value);
+      case 3:
+        readStringMapEntry(r, (http.headers ??= new Map()));
         break;
-      }
       case 4:
         http.path = r.string();
         break;
@@ -335,12 +335,13 @@ function readAttributesDraft(r: WireReader): AttributesDraft {
   const outer = r.end;
   r.end = end;
   const attrs: AttributesDraft = {};
+  let extensions: StringMapSink | undefined;
   while (r.pos < end) {
     const tag = r.uint32();
     const no = tag >>> 3;
     if (no === 1) attrs.sourceAddress = readOne(r, 1, {} as PeerObject, readPeer).address?.socket_address?.address;
     else if (no === 4) attrs.http = readRequestDraft(r);
-    else if (no === 10) readStringMapEntry(r, (attrs.extensions ??= {}));
+    else if (no === 10) readStringMapEntry(r, (extensions ??= recordSink((attrs.extensions = {}))));
     else r.skip(tag & 7);
   }
   r.end = outer;
