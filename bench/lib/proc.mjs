@@ -66,37 +66,21 @@ function busySince(cores0, cores1) {
 
 /**
  * Samples a set of processes over a window: CPU% (of one core) of each, max RSS of each,
- * and the busy% of each core. start() … stop() → summary.
+ * and the busy% of each core. start() … stop() → summary. `pids` is read at start(), so a pid
+ * known only later (h2load's) can be filled in until then; a missing or vanished process has
+ * CPU% null. treeSampler() with single-process groups does the work.
  */
 export function sampler(pids) {
-  let t0, cpu0, cores0, timer;
-  const maxRss = {};
-  const sampleRss = () => {
-    for (const [name, pid] of Object.entries(pids)) {
-      const m = pid ? memory(pid) : null;
-      if (m && !(maxRss[name] >= m.rssKb)) maxRss[name] = m.rssKb;
-    }
-  };
+  const inner = treeSampler({});
   return {
     start() {
-      t0 = process.hrtime.bigint();
-      cpu0 = Object.fromEntries(Object.entries(pids).map(([n, p]) => [n, p ? cpuSeconds(p) : null]));
-      cores0 = coreTimes();
-      sampleRss();
-      timer = setInterval(sampleRss, 250);
+      for (const [name, pid] of Object.entries(pids)) if (pid) inner.setRoot(name, pid);
+      inner.start();
     },
     stop() {
-      clearInterval(timer);
-      sampleRss();
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      const cores1 = coreTimes();
-      const cpuPct = {};
-      for (const [n, p] of Object.entries(pids)) {
-        const c1 = p ? cpuSeconds(p) : null;
-        cpuPct[n] = c1 === null || cpu0[n] === null ? null : (100 * (c1 - cpu0[n])) / seconds;
-      }
-      const { coreBusyPct, machineBusyPct: all } = busySince(cores0, cores1);
-      return { seconds, cpuPct, maxRssKb: { ...maxRss }, coreBusyPct, machineBusyPct: all };
+      const r = inner.stop();
+      const cpuPct = Object.fromEntries(Object.keys(pids).map((name) => [name, r.cpuPct[name] ?? null]));
+      return { seconds: r.seconds, cpuPct, maxRssKb: r.maxRssKb, coreBusyPct: r.coreBusyPct, machineBusyPct: r.machineBusyPct };
     },
   };
 }
@@ -195,7 +179,7 @@ export function treeSampler(roots, { trees: treeGroups = [] } = {}) {
           if (pct !== null) sum += pct;
           return { pid, cpuPct: pct, maxRssKb: maxRssOf[pid] ?? null };
         });
-        cpuPct[name] = sum;
+        cpuPct[name] = processes[name].some((p) => p.cpuPct !== null) ? sum : null;
         maxRssKb[name] = maxRss[name] ?? null;
         if (!treeGroups.includes(name)) continue;
         const now = processTree(pids[0]);
