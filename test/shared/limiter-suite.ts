@@ -95,6 +95,24 @@ export function limiterSuite(name: string, factory: () => Promise<SuiteLimiter>)
         expect(costly.retryAfterMs).toBe(30_000);
       });
 
+      it('a bucket counts until its latest hit is exactly one window old, to the millisecond', async () => {
+        // Two hits in one 100 ms bucket of a 2/s limit, 30 ms apart: the bucket (both units)
+        // counts until the second hit leaves, even after the first one has.
+        const plan = limits('2/s');
+        const first = clock.now();
+        expect((await charge(plan)).allowed).toBe(true);
+        clock.advance(30);
+        expect((await charge(plan)).allowed).toBe(true);
+        clock.set(first + 1_000 + 29);
+        const edge = await charge(plan);
+        expect(edge).toMatchObject({ allowed: false, reason: 'rate_limited', retryAfterMs: 1 });
+        expect(edge.states[0]).toMatchObject({ remaining: 0, resetMs: 1 });
+        clock.advance(1);
+        const gone = await charge(plan);
+        expect(gone).toMatchObject({ allowed: true, retryAfterMs: 0 });
+        expect(gone.states[0]).toMatchObject({ remaining: 1, resetMs: 1_000 });
+      });
+
       it('a moved clock past the window finds the limit empty again', async () => {
         const plan = limits('2/s', '3/h');
         expect((await charge(plan)).allowed).toBe(true);

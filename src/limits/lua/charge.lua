@@ -62,56 +62,96 @@ local function int(x)
   return string.format('%d', x)
 end
 
--- buckets leave the window in the order of their latest hit (then index)
-local function leaving_order(x, y)
-  if x.last ~= y.last then return x.last < y.last end
-  return x.index < y.index
+-- Reads one stored bucket: its index, units and latest hit (numbers); stops the script on
+-- anything but digits.
+local function read_bucket(field, value)
+  local units, last = string.match(value, '^(%d+):(%d+)$')
+  if not units or not string.match(field, '^%d+$') then
+    error('keygate: corrupt rate-limit bucket ' .. field .. '=' .. value)
+  end
+  return tonumber(field), tonumber(units), tonumber(last)
+end
+
+-- The wait until a sliding limit could take `cost` more units: its counted buckets leave the
+-- window in the order of their latest hit (then index). Only a refusal needs it, so only a
+-- refusal builds the bucket list and sorts it.
+local function sliding_retry(limit)
+  local counted = {}
+  for j = 1, #limit.flat, 2 do
+    local index, units, last = read_bucket(limit.flat[j], limit.flat[j + 1])
+    if last + limit.window_ms > now then counted[#counted + 1] = { index = index, units = units, last = last } end
+  end
+  table.sort(counted, function(x, y)
+    if x.last ~= y.last then return x.last < y.last end
+    return x.index < y.index
+  end)
+  local left = limit.used
+  for _, bucket in ipairs(counted) do
+    left = left - bucket.units
+    if left + cost <= limit.count then return bucket.last + limit.window_ms - now end
+  end
+  return 0
 end
 
 -- 1. Evaluate every limit without changing anything.
+--
+-- A sliding limit is read in one pass that keeps only what the decision, the charge and the report
+-- need (no table per bucket):
+--   used          units of the counted buckets
+--   stale         fields of the buckets that no longer count (deleted when charging)
+--   current_units, current_last   the counted bucket receiving hits at `now`, if any
+--   newest        the highest counted bucket index (-1 when none counts)
+--   oldest_other  the earliest latest hit among the counted buckets other than the current one
+-- Most buckets need only their index and units: every hit of bucket i fell in [i*w, (i+1)*w)
+-- (a charge writes the bucket of its own `now`), so its latest hit L did too. Bucket i is stale
+-- for sure when (i+1)*w - 1 + W <= now, that is when i < edge below, and counts for sure when
+-- i > edge; only the edge bucket needs L to decide. Among the counted buckets the lowest index
+-- has the earliest L. Reading L (a second parse) for these few buckets only halves the script's
+-- time on a busy key, whose windows hold up to B + 1 buckets.
 local limits = {}
 for i = 1, limit_count do
   local a = 7 + (i - 1) * 4
   local limit = { key = KEYS[2 + i], count = tonumber(ARGV[a]), kind = ARGV[a + 1] }
   if limit.kind == 'sliding' then
-    limit.bucket_ms = tonumber(ARGV[a + 2])
-    limit.window_ms = tonumber(ARGV[a + 3])
-    limit.current = math.floor(now / limit.bucket_ms)
+    local bucket_ms = tonumber(ARGV[a + 2])
+    local window_ms = tonumber(ARGV[a + 3])
+    local current = math.floor(now / bucket_ms)
+    local edge = math.floor((now - window_ms + 1) / bucket_ms)
     local flat = redis.call('HGETALL', limit.key)
-    limit.counted = {}
-    limit.stale = {}
-    limit.used = 0
+    local stale = {}
+    local used, newest, current_at, oldest_index, oldest_at = 0, -1, nil, nil, nil
     for j = 1, #flat, 2 do
-      local units, last = string.match(flat[j + 1], '^(%d+):(%d+)$')
-      if not units or not string.match(flat[j], '^%d+$') then
-        error('keygate: corrupt rate-limit bucket ' .. flat[j] .. '=' .. flat[j + 1])
+      local field, value = flat[j], flat[j + 1]
+      local index = tonumber(field)
+      local units = tonumber(string.match(value, '^(%d+):%d+$'))
+      if not (index and units) then read_bucket(field, value) end -- stops on a corrupt bucket
+      local counts = index > edge
+      if index == edge then
+        local _, _, last = read_bucket(field, value)
+        counts = last + window_ms > now
       end
-      local bucket = { index = tonumber(flat[j]), units = tonumber(units), last = tonumber(last) }
-      if bucket.last + limit.window_ms <= now then
-        limit.stale[#limit.stale + 1] = flat[j]
+      if not counts then
+        stale[#stale + 1] = field
       else
-        limit.counted[#limit.counted + 1] = bucket
-        limit.used = limit.used + bucket.units
-      end
-    end
-    limit.fits = limit.used + cost <= limit.count
-    limit.retry = 0
-    if not limit.fits then
-      if cost > limit.count then
-        limit.retry = -1
-      else
-        -- Only the wait needs the buckets in leaving order (the TS mirror always sorts them; no
-        -- other result depends on the order), so an allowed charge skips the sort.
-        table.sort(limit.counted, leaving_order)
-        local left = limit.used
-        for _, bucket in ipairs(limit.counted) do
-          left = left - bucket.units
-          if left + cost <= limit.count then
-            limit.retry = bucket.last + limit.window_ms - now
-            break
-          end
+        used = used + units
+        if index > newest then newest = index end
+        if index == current then
+          current_at = j
+        elseif oldest_index == nil or index < oldest_index then
+          oldest_index, oldest_at = index, j
         end
       end
+    end
+    local _, current_units, current_last, oldest_other = nil, nil, nil, nil
+    if current_at then _, current_units, current_last = read_bucket(flat[current_at], flat[current_at + 1]) end
+    if oldest_at then _, _, oldest_other = read_bucket(flat[oldest_at], flat[oldest_at + 1]) end
+    limit.bucket_ms, limit.window_ms, limit.current, limit.flat = bucket_ms, window_ms, current, flat
+    limit.stale, limit.used, limit.newest, limit.oldest_other = stale, used, newest, oldest_other
+    limit.current_units, limit.current_last = current_units, current_last
+    limit.fits = used + cost <= limit.count
+    limit.retry = 0
+    if not limit.fits then
+      if cost > limit.count then limit.retry = -1 else limit.retry = sliding_retry(limit) end
     end
   else
     limit.window_end = tonumber(ARGV[a + 2])
@@ -125,26 +165,13 @@ for i = 1, limit_count do
   limits[i] = limit
 end
 
--- The buckets of a sliding limit once charged: the current bucket gains cost units and a hit at now.
-local function buckets_after(limit, charged)
-  local buckets = {}
-  local current = nil
-  for _, bucket in ipairs(limit.counted) do
-    if charged and bucket.index == limit.current then
-      current = bucket
-    else
-      buckets[#buckets + 1] = bucket
-    end
-  end
-  if charged then
-    local charged_bucket = { index = limit.current, units = cost, last = now }
-    if current then
-      charged_bucket.units = current.units + cost
-      if current.last > now then charged_bucket.last = current.last end
-    end
-    buckets[#buckets + 1] = charged_bucket
-  end
-  return buckets
+-- The current bucket of a sliding limit once charged: cost more units and a hit at now
+-- (chargedBucket in sliding-window.ts).
+local function charged_bucket(limit)
+  if limit.current_units == nil then return cost, now end
+  local last = limit.current_last
+  if now > last then last = now end
+  return limit.current_units + cost, last
 end
 
 -- 2. Decide. Credits refuse first; else the refusing limit with the longest wait (-1 = forever).
@@ -182,18 +209,10 @@ if charged then
       touched[limit.key] = true
       if limit.kind == 'sliding' then
         if #limit.stale > 0 then redis.call('HDEL', limit.key, unpack(limit.stale)) end
-        -- the current bucket gains cost units and a hit at now (chargedBucket in sliding-window.ts)
-        local units, last = cost, now
-        local opens_newest = true
-        for _, bucket in ipairs(limit.counted) do
-          if bucket.index == limit.current then
-            units = bucket.units + cost
-            if bucket.last > now then last = bucket.last end
-          end
-          if bucket.index >= limit.current then opens_newest = false end
-        end
+        local units, last = charged_bucket(limit)
         redis.call('HSET', limit.key, int(limit.current), int(units) .. ':' .. int(last))
-        if opens_newest then
+        if limit.newest < limit.current then
+          -- the charge opens a bucket newer than every counted one
           local bucket_end = (limit.current + 1) * limit.bucket_ms
           redis.call('PEXPIRE', limit.key, int(bucket_end + limit.window_ms - now + EXPIRY_SLACK_MS))
         end
@@ -233,11 +252,14 @@ for _, limit in ipairs(limits) do
   local used_after = 0
   local reset = 0
   if limit.kind == 'sliding' then
-    local oldest = nil
-    for _, bucket in ipairs(buckets_after(limit, charged)) do
-      used_after = used_after + bucket.units
-      if oldest == nil or bucket.last < oldest then oldest = bucket.last end
+    local oldest = limit.oldest_other
+    local last = limit.current_last
+    used_after = limit.used
+    if charged then
+      last = select(2, charged_bucket(limit))
+      used_after = used_after + cost
     end
+    if last ~= nil and (oldest == nil or last < oldest) then oldest = last end
     if used_after > 0 then reset = oldest + limit.window_ms - now end
   else
     used_after = limit.used
