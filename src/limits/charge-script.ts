@@ -9,7 +9,9 @@ import {
   encodeBucket,
   evaluateSliding,
   slidingStateAfter,
+  slidingSummaryAfterCharge,
   slidingTtlAfterCharge,
+  SUMMARY_FIELD,
   type BucketSpec,
   type SlidingEvaluation,
 } from './sliding-window';
@@ -82,6 +84,7 @@ export function runChargeScript(kv: MemoryKv, { keys, args }: ChargeCall): Charg
         if (limit.evaluation.stale.length > 0) kv.hdel(limit.key, limit.evaluation.stale);
         const bucket = chargedBucket(limit.evaluation, now, cost);
         kv.hset(limit.key, String(bucket.index), encodeBucket(bucket));
+        kv.hset(limit.key, SUMMARY_FIELD, slidingSummaryAfterCharge(limit.evaluation, now, cost));
         const ttl = slidingTtlAfterCharge(limit.evaluation, now, limit.spec);
         if (ttl !== null) kv.pexpire(limit.key, ttl + EXPIRY_SLACK_MS);
       } else {

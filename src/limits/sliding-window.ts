@@ -34,6 +34,13 @@ export function bucketSpec(window: Window): BucketSpec {
   return SLIDING_BUCKETS[window];
 }
 
+/**
+ * The field of a limit's hash that sums it up: `<units of all stored buckets>:<lowest stored
+ * index>:<highest stored index>`, rewritten by every charge. charge.lua reads it to touch only the
+ * few buckets that change (see there); this module's evaluation reads every bucket and ignores it.
+ */
+export const SUMMARY_FIELD = 'sum';
+
 /** A stored bucket: hash field = bucket index, value = `<units>:<latest hit ms>`. */
 export interface Bucket {
   index: number;
@@ -85,6 +92,7 @@ export function evaluateSliding(
   const stale: string[] = [];
   let used = 0;
   for (const [field, value] of stored) {
+    if (field === SUMMARY_FIELD) continue;
     const bucket = decodeBucket(field, value);
     if (bucket.lastHit + spec.windowMs <= now) {
       stale.push(field);
@@ -121,6 +129,17 @@ export function chargedBucket(evaluation: SlidingEvaluation, now: number, cost: 
     units: (existing?.units ?? 0) + cost,
     lastHit: Math.max(existing?.lastHit ?? now, now),
   };
+}
+
+/** The summary field's value once the charge is applied: the counted buckets and the charged one. */
+export function slidingSummaryAfterCharge(evaluation: SlidingEvaluation, now: number, cost: number): string {
+  let lowest = evaluation.currentBucket;
+  let highest = evaluation.currentBucket;
+  for (const bucket of evaluation.counted) {
+    lowest = Math.min(lowest, bucket.index);
+    highest = Math.max(highest, bucket.index);
+  }
+  return `${evaluation.used + cost}:${lowest}:${highest}`;
 }
 
 export interface SlidingStateAfter {

@@ -32,7 +32,7 @@ const KEYGATE_ACL_RULES = [
   '+get', '+evalsha', '+eval', '+multi', '+exec', '+hincrby', '+pexpire',
   '+ping', '+script|exists', '+script|load', '+subscribe',
   // what charge.lua calls (scripts run with the caller's permissions)
-  '+hgetall', '+hset', '+hdel', '+incrby', '+decrby', '+set',
+  '+hgetall', '+hget', '+hmget', '+hset', '+hdel', '+incrby', '+decrby', '+set',
   // ioredis on connect: the ready check
   '+info',
 ];

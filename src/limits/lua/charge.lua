@@ -9,7 +9,8 @@ KEYS (all share the hash tag {<keyId>}, so the script is Redis Cluster safe)
   KEYS[2]        kg:{id}:credits         integer string; read only when ARGV[3] == '1'
   KEYS[2+i]      counter of limit i (i = 1..N):
                    sliding s/m/h  kg:{id}:rl:<s|m|h>  hash, field = bucket index floor(t / w),
-                                  value = '<units>:<latest hit ms>'
+                                  value = '<units>:<latest hit ms>'; plus the field 'sum' =
+                                  '<units of all stored buckets>:<lowest index>:<highest index>'
                    calendar d     kg:{id}:q:d:YYYYMMDD       integer string
                    calendar month kg:{id}:q:month:YYYYMM     integer string
 ARGV
@@ -62,6 +63,10 @@ local function int(x)
   return string.format('%d', x)
 end
 
+-- The field of a sliding hash that sums it up: '<units of all stored buckets>:<lowest stored
+-- index>:<highest stored index>'. Every charge rewrites it with its bucket.
+local SUMMARY = 'sum'
+
 -- Reads one stored bucket: its index, units and latest hit (numbers); stops the script on
 -- anything but digits.
 local function read_bucket(field, value)
@@ -72,14 +77,24 @@ local function read_bucket(field, value)
   return tonumber(field), tonumber(units), tonumber(last)
 end
 
+-- The units of a stored bucket (the value part only, without a second parse).
+local function bucket_units(field, value)
+  local units = tonumber(string.match(value, '^(%d+):%d+$'))
+  if not units then read_bucket(field, value) end -- stops on a corrupt bucket
+  return units
+end
+
 -- The wait until a sliding limit could take `cost` more units: its counted buckets leave the
 -- window in the order of their latest hit (then index). Only a refusal needs it, so only a
--- refusal builds the bucket list and sorts it.
+-- refusal reads every bucket and sorts them.
 local function sliding_retry(limit)
+  local flat = redis.call('HGETALL', limit.key)
   local counted = {}
-  for j = 1, #limit.flat, 2 do
-    local index, units, last = read_bucket(limit.flat[j], limit.flat[j + 1])
-    if last + limit.window_ms > now then counted[#counted + 1] = { index = index, units = units, last = last } end
+  for j = 1, #flat, 2 do
+    if flat[j] ~= SUMMARY then
+      local index, units, last = read_bucket(flat[j], flat[j + 1])
+      if last + limit.window_ms > now then counted[#counted + 1] = { index = index, units = units, last = last } end
+    end
   end
   table.sort(counted, function(x, y)
     if x.last ~= y.last then return x.last < y.last end
@@ -93,62 +108,130 @@ local function sliding_retry(limit)
   return 0
 end
 
--- 1. Evaluate every limit without changing anything.
---
--- A sliding limit is read in one pass that keeps only what the decision, the charge and the report
--- need (no table per bucket):
---   used          units of the counted buckets
---   stale         fields of the buckets that no longer count (deleted when charging)
---   current_units, current_last   the counted bucket receiving hits at `now`, if any
---   newest        the highest counted bucket index (-1 when none counts)
---   oldest_other  the earliest latest hit among the counted buckets other than the current one
--- Most buckets need only their index and units: every hit of bucket i fell in [i*w, (i+1)*w)
--- (a charge writes the bucket of its own `now`), so its latest hit L did too. Bucket i is stale
--- for sure when (i+1)*w - 1 + W <= now, that is when i < edge below, and counts for sure when
--- i > edge; only the edge bucket needs L to decide. Among the counted buckets the lowest index
--- has the earliest L. Reading L (a second parse) for these few buckets only halves the script's
--- time on a busy key, whose windows hold up to B + 1 buckets.
-local limits = {}
-for i = 1, limit_count do
-  local a = 7 + (i - 1) * 4
-  local limit = { key = KEYS[2 + i], count = tonumber(ARGV[a]), kind = ARGV[a + 1] }
-  if limit.kind == 'sliding' then
-    local bucket_ms = tonumber(ARGV[a + 2])
-    local window_ms = tonumber(ARGV[a + 3])
-    local current = math.floor(now / bucket_ms)
-    local edge = math.floor((now - window_ms + 1) / bucket_ms)
-    local flat = redis.call('HGETALL', limit.key)
-    local stale = {}
-    local used, newest, current_at, oldest_index, oldest_at = 0, -1, nil, nil, nil
-    for j = 1, #flat, 2 do
-      local field, value = flat[j], flat[j + 1]
+--[[ Evaluating a sliding limit sets on `limit` what the decision, the charge and the report need:
+  used          units of the counted buckets
+  stale         fields of the buckets that no longer count (deleted when charging)
+  newest        the highest counted bucket index (-1 when none counts)
+  lowest        the lowest counted bucket index (nil when none counts)
+  current_units, current_last   the counted bucket receiving hits at `now`, if any
+  oldest_other  the latest hit of the lowest counted bucket, when that is not the current one
+
+Every hit of bucket i fell in [i*w, (i+1)*w) (a charge writes the bucket of its own `now`), so its
+latest hit L did too. Hence bucket i is stale for sure when (i+1)*w - 1 + W <= now, that is when
+i < edge, and counts for sure when i > edge: only the edge bucket needs its L to decide. And among
+counted buckets the lowest index has the earliest L.
+
+With the summary, a busy key's charge reads a handful of fields (the summary, edge - 1, edge,
+current) instead of all B + 1 buckets: used = total - the units of the buckets below the edge and
+of a stale edge bucket, which lie between the summary's lowest index and the edge. ]]
+
+-- Reads every bucket (HGETALL): for a hash without a summary (empty, or written by keygate 0.1),
+-- one whose buckets have all left the window (an idle key: all are deleted), or one whose stored
+-- range is too far from the window to read bucket by bucket.
+local function scan_sliding(limit)
+  local flat = redis.call('HGETALL', limit.key)
+  local stale, used, newest, lowest, lowest_at, current_at = {}, 0, -1, nil, nil, nil
+  for j = 1, #flat, 2 do
+    local field, value = flat[j], flat[j + 1]
+    if field ~= SUMMARY then
       local index = tonumber(field)
-      local units = tonumber(string.match(value, '^(%d+):%d+$'))
-      if not (index and units) then read_bucket(field, value) end -- stops on a corrupt bucket
-      local counts = index > edge
-      if index == edge then
+      local units = bucket_units(field, value)
+      if not index then read_bucket(field, value) end -- stops on a corrupt bucket
+      local counts = index > limit.edge
+      if index == limit.edge then
         local _, _, last = read_bucket(field, value)
-        counts = last + window_ms > now
+        counts = last + limit.window_ms > now
       end
       if not counts then
         stale[#stale + 1] = field
       else
         used = used + units
         if index > newest then newest = index end
-        if index == current then
-          current_at = j
-        elseif oldest_index == nil or index < oldest_index then
-          oldest_index, oldest_at = index, j
-        end
+        if lowest == nil or index < lowest then lowest, lowest_at = index, j end
+        if index == limit.current then current_at = j end
       end
     end
-    local _, current_units, current_last, oldest_other = nil, nil, nil, nil
-    if current_at then _, current_units, current_last = read_bucket(flat[current_at], flat[current_at + 1]) end
-    if oldest_at then _, _, oldest_other = read_bucket(flat[oldest_at], flat[oldest_at + 1]) end
-    limit.bucket_ms, limit.window_ms, limit.current, limit.flat = bucket_ms, window_ms, current, flat
-    limit.stale, limit.used, limit.newest, limit.oldest_other = stale, used, newest, oldest_other
-    limit.current_units, limit.current_last = current_units, current_last
-    limit.fits = used + cost <= limit.count
+  end
+  limit.stale, limit.used, limit.newest, limit.lowest = stale, used, newest, lowest
+  local _
+  if current_at then _, limit.current_units, limit.current_last = read_bucket(flat[current_at], flat[current_at + 1]) end
+  if lowest_at and lowest ~= limit.current then _, _, limit.oldest_other = read_bucket(flat[lowest_at], flat[lowest_at + 1]) end
+end
+
+local function evaluate_sliding(limit)
+  local key, edge, current = limit.key, limit.edge, limit.current
+  local buckets = limit.window_ms / limit.bucket_ms
+  local got = redis.call('HMGET', key, SUMMARY, int(edge - 1), int(edge), int(current))
+  if not got[1] then return scan_sliding(limit) end
+  local total, lo, hi = string.match(got[1], '^(%d+):(%d+):(%d+)$')
+  if not total then error('keygate: corrupt rate-limit summary ' .. SUMMARY .. '=' .. got[1]) end
+  total, lo, hi = tonumber(total), tonumber(lo), tonumber(hi)
+  if hi < edge or edge - lo > buckets + 1 or hi - edge > 2 * buckets + 2 then return scan_sliding(limit) end
+  limit.stale, limit.newest = {}, -1
+  -- Buckets below the edge are stale: take their units off the total.
+  local stale, stale_units = limit.stale, 0
+  if lo <= edge - 2 then
+    local fields = {}
+    for index = lo, edge - 2 do fields[#fields + 1] = int(index) end
+    local values = redis.call('HMGET', key, unpack(fields))
+    for k = 1, #fields do
+      if values[k] then
+        stale[#stale + 1] = fields[k]
+        stale_units = stale_units + bucket_units(fields[k], values[k])
+      end
+    end
+  end
+  if got[2] then
+    stale[#stale + 1] = int(edge - 1)
+    stale_units = stale_units + bucket_units(stale[#stale], got[2])
+  end
+  local edge_counts = false
+  if got[3] then
+    local _, units, last = read_bucket(int(edge), got[3])
+    edge_counts = last + limit.window_ms > now
+    if not edge_counts then
+      stale[#stale + 1] = int(edge)
+      stale_units = stale_units + units
+    end
+  end
+  limit.used = total - stale_units
+  if hi > edge or edge_counts then limit.newest = hi end
+  if got[4] then
+    local _
+    _, limit.current_units, limit.current_last = read_bucket(int(current), got[4])
+  end
+  -- The lowest counted bucket: the edge, or the first stored one above it.
+  local lowest_value = nil
+  if edge_counts then
+    limit.lowest, lowest_value = edge, got[3]
+  elseif limit.newest ~= -1 then
+    for index = math.max(lo, edge + 1), hi do
+      local value = got[4]
+      if index ~= current then value = redis.call('HGET', key, int(index)) end
+      if value then
+        limit.lowest, lowest_value = index, value
+        break
+      end
+    end
+  end
+  if lowest_value and limit.lowest ~= current then
+    local _
+    _, _, limit.oldest_other = read_bucket(int(limit.lowest), lowest_value)
+  end
+end
+
+-- 1. Evaluate every limit without changing anything.
+local limits = {}
+for i = 1, limit_count do
+  local a = 7 + (i - 1) * 4
+  local limit = { key = KEYS[2 + i], count = tonumber(ARGV[a]), kind = ARGV[a + 1] }
+  if limit.kind == 'sliding' then
+    limit.bucket_ms = tonumber(ARGV[a + 2])
+    limit.window_ms = tonumber(ARGV[a + 3])
+    limit.current = math.floor(now / limit.bucket_ms)
+    limit.edge = math.floor((now - limit.window_ms + 1) / limit.bucket_ms)
+    evaluate_sliding(limit)
+    limit.fits = limit.used + cost <= limit.count
     limit.retry = 0
     if not limit.fits then
       if cost > limit.count then limit.retry = -1 else limit.retry = sliding_retry(limit) end
@@ -210,7 +293,11 @@ if charged then
       if limit.kind == 'sliding' then
         if #limit.stale > 0 then redis.call('HDEL', limit.key, unpack(limit.stale)) end
         local units, last = charged_bucket(limit)
-        redis.call('HSET', limit.key, int(limit.current), int(units) .. ':' .. int(last))
+        local lowest, highest = limit.current, limit.current
+        if limit.lowest ~= nil and limit.lowest < lowest then lowest = limit.lowest end
+        if limit.newest > highest then highest = limit.newest end
+        redis.call('HSET', limit.key, int(limit.current), int(units) .. ':' .. int(last),
+          SUMMARY, int(limit.used + cost) .. ':' .. int(lowest) .. ':' .. int(highest))
         if limit.newest < limit.current then
           -- the charge opens a bucket newer than every counted one
           local bucket_end = (limit.current + 1) * limit.bucket_ms

@@ -36,6 +36,9 @@ beforeEach(async () => {
 /** End (exclusive) of the sliding-window bucket of width w that holds t. */
 const bucketEnd = (t: number, w: number) => (Math.floor(t / w) + 1) * w;
 
+/** A sliding-window hash holding one bucket, with its summary field. */
+const oneBucket = (index: number, units: number, lastHit: number) => ({ [String(index)]: `${units}:${lastHit}`, sum: `${units}:${index}:${index}` });
+
 /** Every key with its type, value and PTTL. */
 async function dump(): Promise<Record<string, { value: unknown; pttl: number }>> {
   const out: Record<string, { value: unknown; pttl: number }> = {};
@@ -71,9 +74,10 @@ describe('Redis keys and TTLs (fixed clock)', () => {
       'kg:{k1}:q:d:20260314': { value: '2', ttl: dayEnd - now + EXPIRY_SLACK_MS },
       'kg:{k1}:q:month:202603': { value: '2', ttl: Date.parse('2026-04-01T00:00:00.000Z') - now + EXPIRY_SLACK_MS },
       // A bucket hash lives until the end of its newest bucket has left the window.
-      'kg:{k1}:rl:h': { value: { [String(Math.floor(now / 60_000))]: `2:${now}` }, ttl: bucketEnd(now, 60_000) - now + 3_600_000 + EXPIRY_SLACK_MS },
-      'kg:{k1}:rl:m': { value: { [String(Math.floor(now / 1_000))]: `2:${now}` }, ttl: bucketEnd(now, 1_000) - now + 60_000 + EXPIRY_SLACK_MS },
-      'kg:{k1}:rl:s': { value: { [String(Math.floor(now / 100))]: `2:${now}` }, ttl: bucketEnd(now, 100) - now + 1_000 + EXPIRY_SLACK_MS },
+      // ...and carries the summary field: units stored, lowest and highest bucket index.
+      'kg:{k1}:rl:h': { value: oneBucket(Math.floor(now / 60_000), 2, now), ttl: bucketEnd(now, 60_000) - now + 3_600_000 + EXPIRY_SLACK_MS },
+      'kg:{k1}:rl:m': { value: oneBucket(Math.floor(now / 1_000), 2, now), ttl: bucketEnd(now, 1_000) - now + 60_000 + EXPIRY_SLACK_MS },
+      'kg:{k1}:rl:s': { value: oneBucket(Math.floor(now / 100), 2, now), ttl: bucketEnd(now, 100) - now + 1_000 + EXPIRY_SLACK_MS },
       'kg:{k1}:usage:20260314': { value: { allowed: '1' }, ttl: dayEnd + 90 * DAY_MS - now },
     };
     const stored = await dump();
@@ -100,6 +104,7 @@ describe('Redis keys and TTLs (fixed clock)', () => {
     expect(await client.hgetall('kg:{k2}:rl:m')).toEqual({
       [String(Math.floor(now / 1_000))]: `1:${now}`,
       [String(Math.floor((now + 20_000) / 1_000))]: `1:${now + 20_000}`,
+      sum: `2:${Math.floor(now / 1_000)}:${Math.floor((now + 20_000) / 1_000)}`,
     });
     const moved = bucketEnd(now + 20_000, 1_000) - (now + 20_000) + 60_000 + EXPIRY_SLACK_MS;
     expect(await client.pttl('kg:{k2}:rl:m')).toBeLessThanOrEqual(moved);
@@ -111,7 +116,9 @@ describe('Redis keys and TTLs (fixed clock)', () => {
     expect(await client.pttl('kg:{k2}:rl:m')).toBeLessThanOrEqual(shortened);
     // Once the first bucket is stale, the next charge deletes it.
     await limiter.charge({ keyId: 'k2', limits: limits('10/m'), cost: 1, now: now + 60_000 });
-    expect(Object.keys(await client.hgetall('kg:{k2}:rl:m'))).toHaveLength(2);
+    expect(Object.keys(await client.hgetall('kg:{k2}:rl:m')).sort()).toEqual(
+      [String(Math.floor((now + 20_000) / 1_000)), String(Math.floor((now + 60_000) / 1_000)), 'sum'].sort(),
+    );
   });
 
   it('calendar counters and the usage hash get their expiry when created, and keep it', async () => {
@@ -169,12 +176,55 @@ describe('round trips', () => {
     expect(stats.evalsha).toBe(25);
     expect(stats.eval).toBeUndefined();
     // Everything else ran inside the script (Redis counts a script's own commands too).
-    const insideScript = new Set(['hgetall', 'get', 'hset', 'hdel', 'pexpire', 'incrby', 'hincrby', 'decrby', 'set']);
+    const insideScript = new Set(['hgetall', 'hget', 'hmget', 'get', 'hset', 'hdel', 'pexpire', 'incrby', 'hincrby', 'decrby', 'set']);
     expect(Object.keys(stats).filter((name) => name !== 'evalsha' && !insideScript.has(name))).toEqual([]);
     expect(stats.hincrby).toBe(25); // the usage counter, once per charge
     // Expiry is set only when it changes: these 25 charges fall in the s-bucket, day counter
     // and usage field the first charge opened, so none of them runs PEXPIRE.
     expect(stats.pexpire).toBeUndefined();
+  });
+
+  it("a busy key's charge reads a few buckets, not its whole window (no HGETALL once the hash has its summary)", async () => {
+    const limiter = new RedisLimiter(client);
+    const plan = limits('100000/m');
+    // 60 charges 1 s apart fill 60 buckets of the minute window.
+    for (let i = 0; i < 60; i++) await limiter.charge({ keyId: 'busy-m', limits: plan, cost: 1, now: now + i * 1_000 });
+    expect(Object.keys(await client.hgetall('kg:{busy-m}:rl:m'))).toHaveLength(60 + 1);
+    await server.resetStats();
+    let last;
+    for (let i = 60; i < 160; i++) last = await limiter.charge({ keyId: 'busy-m', limits: plan, cost: 1, now: now + i * 1_000 });
+    const stats = await server.commandStats();
+    expect(stats.hgetall).toBeUndefined();
+    expect(stats.hmget).toBe(100);
+    expect(last?.states[0]).toMatchObject({ remaining: 100_000 - 60 });
+  });
+
+  it('reads a hash without the summary (keygate 0.1) in full once, counts it right and gives it one', async () => {
+    const limiter = new RedisLimiter(client);
+    const bucket = (t: number) => String(Math.floor(t / 1_000));
+    // Three hits as keygate 0.1 stored them: one 70 s ago (stale), two within the minute.
+    await client.hset('kg:{old}:rl:m', bucket(now - 70_000), `1:${now - 70_000}`, bucket(now - 30_000), `2:${now - 30_000}`, bucket(now - 1_500), `1:${now - 1_500}`);
+    await server.resetStats();
+    const result = await limiter.charge({ keyId: 'old', limits: limits('10/m'), cost: 1, now });
+    expect((await server.commandStats()).hgetall).toBe(1);
+    expect(result.states[0]).toMatchObject({ remaining: 10 - 4, resetMs: 30_000 });
+    expect(await client.hgetall('kg:{old}:rl:m')).toEqual({
+      [bucket(now - 30_000)]: `2:${now - 30_000}`,
+      [bucket(now - 1_500)]: `1:${now - 1_500}`,
+      [bucket(now)]: `1:${now}`,
+      sum: `4:${bucket(now - 30_000)}:${bucket(now)}`,
+    });
+  });
+
+  it('an idle key whose buckets have all left the window starts afresh', async () => {
+    const limiter = new RedisLimiter(client);
+    for (let i = 0; i < 3; i++) await limiter.charge({ keyId: 'idle', limits: limits('3/s'), cost: 1, now: now + i });
+    expect((await limiter.charge({ keyId: 'idle', limits: limits('3/s'), cost: 1, now: now + 3 })).allowed).toBe(false);
+    const later = now + 5_000;
+    const result = await limiter.charge({ keyId: 'idle', limits: limits('3/s'), cost: 1, now: later });
+    expect(result).toMatchObject({ allowed: true });
+    expect(result.states[0]).toMatchObject({ remaining: 2, resetMs: 1_000 });
+    expect(await client.hgetall('kg:{idle}:rl:s')).toEqual(oneBucket(Math.floor(later / 100), 1, later));
   });
 
   it('uses the SHA-1 of lua/charge.lua', async () => {
