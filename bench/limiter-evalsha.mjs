@@ -16,6 +16,8 @@
 //   hot-5     one key, 5 limits (s, m, h, d, month): the busy key of the Check benchmark
 //   hot-1     one key, 1 limit (s)
 //   spread-5  1,000 keys in turn, 5 limits: most charges of a key open a new s and m bucket
+//   full-m    one key, 1 limit (m) whose window is full (61 buckets): `now` is a simulated clock
+//             that moves 2 ms per call, after 35,000 calls (70 s) that fill the window
 // The client keeps 4 pipelines of 100 EVALSHA in flight. Rounds alternate the scripts; the
 // table shows the median of the rounds: calls/s, Redis's time per call (usec_per_call), and
 // redis-server's CPU time per call (from /proc: unlike the others, not inflated when other
@@ -37,7 +39,7 @@ const argv = process.argv.slice(2);
 const values = (name) => argv.flatMap((a, i) => (a === `--${name}` && i + 1 < argv.length ? [argv[i + 1]] : []));
 const value = (name, def) => values(name)[0] ?? def;
 if (argv.includes('--help')) {
-  process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 23).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+  process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 25).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
   process.exit(0);
 }
 const seconds = Number(value('seconds', '3'));
@@ -56,6 +58,7 @@ const scenarios = [
   { name: 'hot-5', keys: 1, limits: five },
   { name: 'hot-1', keys: 1, limits: [parseLimit('1000000000/s')] },
   { name: 'spread-5', keys: 1_000, limits: five },
+  { name: 'full-m', keys: 1, limits: [parseLimit('1000000000/m')], stepMs: 2, fillCalls: 35_000 },
 ].filter((s) => values('scenario').length === 0 || values('scenario').includes(s.name));
 
 if (pinned) pin(process.pid, 0);
@@ -66,25 +69,29 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function measure(scenario, script) {
   await client.flushall();
+  const ids = Array.from({ length: scenario.keys }, (_, i) => `bench${i}`);
+  let next = 0;
+  let simulated = Date.now() - (scenario.fillCalls ?? 0) * (scenario.stepMs ?? 0);
+  const clock = scenario.stepMs ? () => (simulated += scenario.stepMs) : () => Date.now();
+  const send = async () => {
+    const pipeline = client.pipeline();
+    for (let i = 0; i < 100; i++) {
+      const { keys, args } = encodeCharge({ keyId: ids[next++ % ids.length], limits: scenario.limits, cost: 1, now: clock() }, 90);
+      pipeline.evalsha(script.sha1, keys.length, ...keys, ...args);
+    }
+    const results = await pipeline.exec();
+    for (const [err] of results) if (err) throw err;
+    return results.length;
+  };
+  for (let filled = 0; filled < (scenario.fillCalls ?? 0); ) filled += await send();
   const quiet = await waitQuiet({ ownPids: [process.pid, redis.pid] });
   await client.config('RESETSTAT');
   const cpu0 = cpuSeconds(redis.pid);
-  const ids = Array.from({ length: scenario.keys }, (_, i) => `bench${i}`);
-  let next = 0;
   let calls = 0;
   const started = Date.now();
   const end = started + seconds * 1000;
   const worker = async () => {
-    while (Date.now() < end) {
-      const pipeline = client.pipeline();
-      for (let i = 0; i < 100; i++) {
-        const { keys, args } = encodeCharge({ keyId: ids[next++ % ids.length], limits: scenario.limits, cost: 1, now: Date.now() }, 90);
-        pipeline.evalsha(script.sha1, keys.length, ...keys, ...args);
-      }
-      const results = await pipeline.exec();
-      for (const [err] of results) if (err) throw err;
-      calls += results.length;
-    }
+    while (Date.now() < end) calls += await send();
   };
   await Promise.all([worker(), worker(), worker(), worker()]);
   const elapsed = (Date.now() - started) / 1000;
