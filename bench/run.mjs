@@ -330,18 +330,25 @@ async function main() {
       results.scenarios.push(scenario);
       try {
         let body = bodies[name];
+        let scenarioRedis = redis;
         if (name === 'bulk-keys') {
           scenario.title = `valid key with ${fmtCount(o.bulkKeys)} keys loaded`;
-          log(`loading ${o.bulkKeys} keys into Redis (pipelined RESP, bench/load-keys.mjs)...`);
-          const before = await redis.client.dbsize();
-          const load = await loadKeys(redis.url, o.bulkKeys, serverCore, 'bench-1');
-          const mem = await redis.client.info('memory');
+          // A Redis of its own, so that the ~1k-key store of the other scenarios stays as it is
+          // and the two can be compared side by side (runKeysAB below).
+          const bulkRedis = await startRedis({ core: clientCore, dir: resolve(outDir, 'redis-bulk') });
+          children.push(bulkRedis);
+          scenarioRedis = bulkRedis;
+          await new RedisKeyStore(bulkRedis.client).putPlan({ name: 'bench-1', limits: [{ count: HUGE, window: 's' }] });
+          log(`loading ${o.bulkKeys} keys into a second Redis (pipelined RESP, bench/load-keys.mjs)...`);
+          const before = await bulkRedis.client.dbsize();
+          const load = await loadKeys(bulkRedis.url, o.bulkKeys, serverCore, 'bench-1');
+          const mem = await bulkRedis.client.info('memory');
           scenario.load = {
             keys: o.bulkKeys,
             seconds: load.seconds,
             keysPerSec: load.keysPerSec,
             redisKeysBefore: before,
-            redisKeysAfter: await redis.client.dbsize(),
+            redisKeysAfter: await bulkRedis.client.dbsize(),
             redisUsedMemoryMb: Number(/used_memory:(\d+)/.exec(mem)?.[1] ?? NaN) / 2 ** 20,
             loader: 'bench/load-keys.mjs (one socket, pipelined SET/SET/HSET per key + SADD per 1000)',
           };
@@ -355,7 +362,24 @@ async function main() {
           scenario.kind = 'workers';
           await runWorkers({ o, scenario, bodyFile, body, redis, keygateCores: pinning ? allCores : null, clientCore, children, quietLeft });
         } else {
-          await runScenario({ o, scenario, bodyFile, body, redis, serverCore, clientCore, outDir, children, quietLeft });
+          await runScenario({ o, scenario, bodyFile, body, redis: scenarioRedis, serverCore, clientCore, outDir, children, quietLeft });
+        }
+        if (name === 'bulk-keys') {
+          const smallBodyFile = resolve(outDir, 'body-valid.bin');
+          writeFileSync(smallBodyFile, bodies.valid.body);
+          scenario.keysAB = await runKeysAB({
+            o,
+            small: { redis, bodyFile: smallBodyFile, body: bodies.valid, keys: results.baseKeys.count },
+            bulk: { redis: scenarioRedis, bodyFile, body, keys: o.bulkKeys },
+            serverCore,
+            clientCore,
+            outDir,
+            children,
+            quietLeft,
+            problems: scenario.problems,
+          });
+          await scenarioRedis.stop();
+          children.splice(children.indexOf(scenarioRedis), 1);
         }
       } catch (err) {
         scenario.failures.push(`scenario failed: ${err.message}`);
@@ -604,6 +628,68 @@ async function runScenario({ o, scenario, bodyFile, body, redis, serverCore, cli
   await baseline.stop();
   children.splice(children.indexOf(keygate), 1);
   children.splice(children.indexOf(baseline), 1);
+}
+
+/**
+ * Check latency with many keys against few: keygate on the ~1k-key Redis and keygate on the
+ * bulk-loaded one, both on the server core, probed in turn at the lowest fixed rate (open loop),
+ * o.rounds times alternating which goes first. A single probe of each, minutes apart, mostly
+ * measures how this machine's speed drifted in between; alternating short probes and taking the
+ * median of the per-round p50 ratios does not.
+ */
+async function runKeysAB({ o, small, bulk, serverCore, clientCore, outDir, children, quietLeft, problems }) {
+  const rate = Math.min(...o.rates);
+  log(`--- keys A/B: keygate with ${fmtCount(small.keys)} keys vs ${fmtCount(bulk.keys)} keys, ${fmtCount(rate)} req/s, ${o.rounds} round(s)`);
+  const sides = { small, bulk };
+  for (const side of Object.values(sides)) {
+    side.keygate = await startKeygate({ core: serverCore, redisUrl: side.redis.url, env: o.keygateEnv, nodeArgs: o.keygateNodeArgs, logFile: o.keygateLog });
+    children.push(side.keygate);
+    const answer = await sendRaw(side.keygate.port, side.body.body);
+    const wrong = answerProblems(answer, 'allow');
+    if (wrong.length) throw new Error(`keys A/B: keygate did not allow the key: ${wrong.join('; ')}`);
+  }
+  const rounds = [];
+  try {
+    for (let round = 1; round <= o.rounds; round++) {
+      const order = round % 2 === 1 ? ['small', 'bulk'] : ['bulk', 'small'];
+      const entry = { round };
+      for (const name of order) {
+        const side = sides[name];
+        if (quietLeft.ms > 0) {
+          const quiet = await waitQuiet({ ownPids: [side.keygate.pid, small.redis.pid, bulk.redis.pid, process.pid], maxWaitMs: Math.min(20000, quietLeft.ms) });
+          quietLeft.ms -= quiet.waitedMs;
+        }
+        const logFile = resolve(outDir, `probe-keys-ab-${name}-${round}.log`);
+        const r = await runH2load(
+          { port: side.keygate.port, bodyFile: side.bodyFile, clients: o.clients, streams: o.streams, duration: o.probeDuration, warmup: o.probeWarmup, rps: rate / o.clients, logFile },
+          { core: clientCore },
+        );
+        const failed = r.requests.failed + r.requests.errored + r.requests.timeout;
+        if (failed > 0) problems.push(`keys A/B round ${round} ${name}: ${failed} failed requests`);
+        entry[name] = { p50: r.latency?.p50 ?? null, p99: r.latency?.p99 ?? null, reqPerSec: r.reqPerSec };
+        log(`keys A/B round ${round} ${name} (${fmtCount(side.keys)} keys): p50 ${fmt(entry[name].p50, 2)} p99 ${fmt(entry[name].p99, 2)} ms`);
+      }
+      entry.p50Ratio = entry.small.p50 ? entry.bulk.p50 / entry.small.p50 : null;
+      entry.p99Ratio = entry.small.p99 ? entry.bulk.p99 / entry.small.p99 : null;
+      rounds.push(entry);
+    }
+  } finally {
+    for (const side of Object.values(sides)) {
+      await side.keygate.stop();
+      children.splice(children.indexOf(side.keygate), 1);
+    }
+  }
+  const med = (xs) => median(xs.filter((x) => x !== null));
+  return {
+    rate,
+    smallKeys: small.keys,
+    bulkKeys: bulk.keys,
+    rounds,
+    small: { p50: med(rounds.map((r) => r.small.p50)), p99: med(rounds.map((r) => r.small.p99)) },
+    bulk: { p50: med(rounds.map((r) => r.bulk.p50)), p99: med(rounds.map((r) => r.bulk.p99)) },
+    p50Ratio: med(rounds.map((r) => r.p50Ratio)),
+    p99Ratio: med(rounds.map((r) => r.p99Ratio)),
+  };
 }
 
 /**

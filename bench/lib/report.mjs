@@ -250,14 +250,24 @@ function acceptance(results) {
   const bulk = results.scenarios.find((s) => s.load);
   if (bulk) {
     rows.push([`load of ${thousands(bulk.load.keys)} keys with the bench loader (pipelined RESP)`, `${f(bulk.load.seconds, 1)} s`, '-']);
-    // Compare at the highest rate keygate kept up with in both scenarios (else the lowest rate).
+    const ab = bulk.keysAB;
+    if (ab) {
+      rows.push([
+        `keygate latency with ${thousands(ab.bulkKeys)} keys vs ${thousands(ab.smallKeys)} keys, at ${thousands(ab.rate)} req/s (±10%)`,
+        `p50 ${f(ab.bulk.p50, 2)} ms vs ${f(ab.small.p50, 2)} ms: ${f(ab.p50Ratio, 2)}x (per round ${ab.rounds.map((r) => f(r.p50Ratio, 2)).join(' / ')}); ` +
+          `p99 ${f(ab.bulk.p99, 2)} vs ${f(ab.small.p99, 2)} ms: ${f(ab.p99Ratio, 2)}x`,
+        ab.p50Ratio !== null && Math.abs(ab.p50Ratio - 1) <= 0.1 ? 'pass' : 'FAIL',
+      ]);
+    }
+    // Without the A/B (older results): compare the two scenarios' probes at the highest rate
+    // keygate kept up with in both (else the lowest rate).
     const probesOf = (name) => results.scenarios.find((s) => s.name === name)?.probes ?? [];
     const small = probesOf('valid');
     const big = probesOf(bulk.name);
     const rates = small.map((p) => p.rate).filter((r) => big.some((q) => q.rate === r));
     const kept = rates.filter((r) => small.find((p) => p.rate === r).keygate.rateReached && big.find((p) => p.rate === r).keygate.rateReached);
     const rate = kept.length ? Math.max(...kept) : rates.length ? Math.min(...rates) : null;
-    if (rate !== null) {
+    if (!ab && rate !== null) {
       const a = small.find((p) => p.rate === rate).keygate.latencyMs;
       const b = big.find((p) => p.rate === rate).keygate.latencyMs;
       const ratio = b.p50 / a.p50;
@@ -382,9 +392,25 @@ export function renderMarkdown(results, { jsonFile }) {
     L.push(
       `${thousands(bulk.load.keys)} keys loaded with ${bulk.load.loader} in **${f(bulk.load.seconds, 1)} s** ` +
         `(${thousands(bulk.load.keysPerSec)} keys/s, Redis on one core); Redis used_memory afterwards ${f(bulk.load.redisUsedMemoryMb)} MB ` +
-        `(${thousands(bulk.load.redisKeysAfter)} Redis keys). Then one of them is the key of the \`${bulk.name}\` scenario above.`,
+        `(${thousands(bulk.load.redisKeysAfter)} Redis keys), a Redis of its own. Then one of them is the key of the \`${bulk.name}\` scenario above.`,
     );
     L.push('');
+    const ab = bulk.keysAB;
+    if (ab) {
+      L.push(
+        `Latency with many keys against few: keygate on this Redis and keygate on the ${thousands(ab.smallKeys)}-key Redis of the other scenarios, ` +
+          `both on the server core, probed in turn at ${thousands(ab.rate)} req/s (open loop, ${ab.rounds.length} round(s) alternating which goes first). ` +
+          'The ratio is the median of the per-round ratios.',
+      );
+      L.push('');
+      L.push(
+        mdTable(
+          ['round', `${thousands(ab.smallKeys)} keys p50 / p99 ms`, `${thousands(ab.bulkKeys)} keys p50 / p99 ms`, 'p50 ratio', 'p99 ratio'],
+          ab.rounds.map((r) => [r.round, `${f(r.small.p50, 2)} / ${f(r.small.p99, 2)}`, `${f(r.bulk.p50, 2)} / ${f(r.bulk.p99, 2)}`, f(r.p50Ratio, 2), f(r.p99Ratio, 2)]),
+        ),
+      );
+      L.push('');
+    }
   }
   if (results.adminImport) {
     const a = results.adminImport;
