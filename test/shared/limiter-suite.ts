@@ -113,6 +113,20 @@ export function limiterSuite(name: string, factory: () => Promise<SuiteLimiter>)
         expect(gone.states[0]).toMatchObject({ remaining: 1, resetMs: 1_000 });
       });
 
+      it('a keygate whose clock runs behind another: hits stamped ahead count until they leave', async () => {
+        // One process charges at T + 5 s, another (5 s behind) at T: the later-stamped hit counts
+        // for the slower clock until T + 6 s, and the wait names the hit that leaves first.
+        const plan = limits('2/s');
+        const t = clock.now();
+        expect((await charge(plan, { now: t + 5_000 })).allowed).toBe(true);
+        expect((await charge(plan, { now: t })).allowed).toBe(true);
+        const refused = await charge(plan, { now: t + 10 });
+        expect(refused).toMatchObject({ allowed: false, reason: 'rate_limited', retryAfterMs: 990 });
+        expect(refused.states[0]).toMatchObject({ remaining: 0, resetMs: 990 });
+        const costly = await charge(plan, { now: t + 10, cost: 2 });
+        expect(costly).toMatchObject({ allowed: false, retryAfterMs: 5_990 });
+      });
+
       it('a moved clock past the window finds the limit empty again', async () => {
         const plan = limits('2/s', '3/h');
         expect((await charge(plan)).allowed).toBe(true);

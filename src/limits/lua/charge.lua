@@ -85,11 +85,30 @@ local function bucket_units(field, value)
 end
 
 -- The wait until a sliding limit could take `cost` more units: its counted buckets leave the
--- window in the order of their latest hit (then index). Only a refusal needs it, so only a
--- refusal reads every bucket and sorts them.
+-- window in the order of their latest hit (then index), which is their index order (see below),
+-- so it walks them from the lowest up until enough units have left: a request refused by a few
+-- units reads one or two buckets, not the whole window.
 local function sliding_retry(limit)
-  local flat = redis.call('HGETALL', limit.key)
-  local counted = {}
+  local left = limit.used
+  local function leaves(units, last)
+    left = left - units
+    if left + cost <= limit.count then return last + limit.window_ms - now end
+  end
+  if limit.lowest == nil then return 0 end -- nothing counts (only a corrupt summary gets here)
+  if limit.newest - limit.lowest <= 2 * limit.window_ms / limit.bucket_ms + 2 then
+    for index = limit.lowest, limit.newest do
+      local value = redis.call('HGET', limit.key, int(index))
+      if value then
+        local _, units, last = read_bucket(int(index), value)
+        local wait = leaves(units, last)
+        if wait then return wait end
+      end
+    end
+    return 0
+  end
+  -- Counted buckets far apart (clocks that disagree by more than a window): read them all and
+  -- sort them by latest hit, then index, instead of walking every index in between.
+  local flat, counted = redis.call('HGETALL', limit.key), {}
   for j = 1, #flat, 2 do
     if flat[j] ~= SUMMARY then
       local index, units, last = read_bucket(flat[j], flat[j + 1])
@@ -100,10 +119,9 @@ local function sliding_retry(limit)
     if x.last ~= y.last then return x.last < y.last end
     return x.index < y.index
   end)
-  local left = limit.used
   for _, bucket in ipairs(counted) do
-    left = left - bucket.units
-    if left + cost <= limit.count then return bucket.last + limit.window_ms - now end
+    local wait = leaves(bucket.units, bucket.last)
+    if wait then return wait end
   end
   return 0
 end

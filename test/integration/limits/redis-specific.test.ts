@@ -199,6 +199,22 @@ describe('round trips', () => {
     expect(last?.states[0]).toMatchObject({ remaining: 100_000 - 60 });
   });
 
+  it('a refusal on a full window reads the buckets that must leave, not the whole window', async () => {
+    const limiter = new RedisLimiter(client);
+    const plan = limits('60/m');
+    for (let i = 0; i < 60; i++) expect((await limiter.charge({ keyId: 'over', limits: plan, cost: 1, now: now + i * 1_000 })).allowed).toBe(true);
+    await server.resetStats();
+    const refused = await limiter.charge({ keyId: 'over', limits: plan, cost: 1, now: now + 59_500 });
+    expect(refused).toMatchObject({ allowed: false, reason: 'rate_limited', retryAfterMs: 500 });
+    const stats = await server.commandStats();
+    expect(stats.hgetall).toBeUndefined();
+    expect(stats.hget).toBe(1);
+    // A cost of 3 waits for the three oldest hits: three buckets read.
+    await server.resetStats();
+    expect(await limiter.charge({ keyId: 'over', limits: plan, cost: 3, now: now + 59_500 })).toMatchObject({ allowed: false, retryAfterMs: 2_500 });
+    expect((await server.commandStats()).hget).toBe(3);
+  });
+
   it('reads a hash without the summary (keygate 0.1) in full once, counts it right and gives it one', async () => {
     const limiter = new RedisLimiter(client);
     const bucket = (t: number) => String(Math.floor(t / 1_000));
