@@ -2,7 +2,7 @@
 // `npm run bench`: keygate against a bare grpc-js Check server (the baseline), same machine,
 // same request, same core. See BENCHMARKS.md (written by the default mode) and bench/README.md.
 //
-//   node bench/run.mjs            default: 5 rounds per scenario, ~14 minutes, writes BENCHMARKS.md
+//   node bench/run.mjs            default: 9 rounds per scenario, ~14 minutes, writes BENCHMARKS.md
 //   node bench/run.mjs --quick    1 short round, 100k bulk keys, no profile (~2-3 minutes)
 //   node bench/run.mjs --smoke    seconds: two scenarios, tiny runs (CI: proves the harness works)
 //   node bench/run.mjs --help     every option
@@ -50,7 +50,7 @@ const SCENARIOS = {
 };
 
 const PRESETS = {
-  default: { rounds: 5, duration: 5, warmup: 2, probeDuration: 3, probeWarmup: 1, rates: [1000, 5000, 10000], bulkKeys: 1_000_000, profile: true, profileDuration: 8, writeMd: true, quietBudget: 60, adminImport: 1_000_000, scenarios: Object.keys(SCENARIOS) },
+  default: { rounds: 9, duration: 3, warmup: 1, probeDuration: 3, probeWarmup: 1, rates: [1000, 5000, 10000], bulkKeys: 1_000_000, profile: true, profileDuration: 8, writeMd: true, quietBudget: 60, adminImport: 1_000_000, scenarios: Object.keys(SCENARIOS) },
   quick: { rounds: 1, duration: 3, warmup: 1, probeDuration: 1, probeWarmup: 0.5, rates: [1000, 5000, 10000], bulkKeys: 100_000, profile: false, profileDuration: 4, writeMd: false, quietBudget: 10, adminImport: 0, scenarios: Object.keys(SCENARIOS) },
   smoke: { rounds: 1, duration: 1, warmup: 0.5, probeDuration: 1, probeWarmup: 0.5, rates: [1000], bulkKeys: 1000, profile: false, profileDuration: 2, writeMd: false, quietBudget: 5, adminImport: 0, scenarios: ['valid', 'junk-key'] },
 };
@@ -58,7 +58,7 @@ const PRESETS = {
 const HELP = `usage: node bench/run.mjs [--quick | --smoke] [options]
 
 presets
-  (none)                  5 rounds x 5 s per server and scenario, probes 3 s, 1M bulk keys,
+  (none)                  9 rounds x 3 s per server and scenario, probes 3 s, 1M bulk keys,
                           admin import of 1M keys, CPU profile; writes BENCHMARKS.md (~14 minutes)
   --quick                 1 round x 3 s, probes 1 s, 100k bulk keys, no profile (~2-3 minutes)
   --smoke                 scenarios valid,junk-key, 1 s runs, one probe rate (seconds; for CI)
