@@ -143,7 +143,7 @@ With the summary, a busy key's charge reads a handful of fields (the summary, ed
 current) instead of all B + 1 buckets: used = total - the units of the buckets below the edge and
 of a stale edge bucket, which lie between the summary's lowest index and the edge. ]]
 
--- Reads every bucket (HGETALL): for a hash without a summary (empty, or written by keygate 0.1),
+-- Reads every bucket (HGETALL): for a hash without a summary (empty, or written before it existed),
 -- one whose buckets have all left the window (an idle key: all are deleted), or one whose stored
 -- range is too far from the window to read bucket by bucket.
 local function scan_sliding(limit)

@@ -215,10 +215,10 @@ describe('round trips', () => {
     expect((await server.commandStats()).hget).toBe(3);
   });
 
-  it('reads a hash without the summary (keygate 0.1) in full once, counts it right and gives it one', async () => {
+  it('reads a hash without the summary (as keygate 0.1.0 wrote it) in full once, counts it right and gives it one', async () => {
     const limiter = new RedisLimiter(client);
     const bucket = (t: number) => String(Math.floor(t / 1_000));
-    // Three hits as keygate 0.1 stored them: one 70 s ago (stale), two within the minute.
+    // Three hits as keygate 0.1.0 stored them: one 70 s ago (stale), two within the minute.
     await client.hset('kg:{old}:rl:m', bucket(now - 70_000), `1:${now - 70_000}`, bucket(now - 30_000), `2:${now - 30_000}`, bucket(now - 1_500), `1:${now - 1_500}`);
     await server.resetStats();
     const result = await limiter.charge({ keyId: 'old', limits: limits('10/m'), cost: 1, now });
