@@ -1,6 +1,9 @@
 // charge.lua in TypeScript, for the memory limiter: it reads the same KEYS/ARGV, runs the same
 // four steps (evaluate, decide, charge, count usage) against a MemoryKv, and returns the same
 // reply, so the two limiters cannot drift. Keep it step for step in line with lua/charge.lua.
+// One difference in means, not in results: this mirror evaluates a sliding window from all its
+// buckets, where the script reads the `sum` field and the few buckets that change; both write the
+// same buckets and the same `sum` (the mirror test compares what they store).
 import { EXPIRY_SLACK_MS, type ChargeCall, type ChargeReply } from './charge-call';
 import type { MemoryKv } from './memory-kv';
 import { RETRY_NEVER } from './types';
