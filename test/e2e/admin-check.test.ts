@@ -250,7 +250,7 @@ describe('check: no verdict (exit 3) and bad input', () => {
     const run = await admin(['check', '--target', address, '--key', key], {});
     expect(run.code).toBe(3);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toMatch(new RegExp(`^keygate-admin: no verdict from keygate at ${address}: gRPC status 14 UNAVAILABLE: [^\\n]+\\(is keygate running there\\?\\)\\n$`));
+    expect(run.stderr).toMatch(new RegExp(`^keygate-admin: no verdict from keygate at ${address}: gRPC status 14 UNAVAILABLE: [^\\n]+\\(is keygate running there\\? If its listener uses TLS, add --tls-ca FILE or --tls\\)\\n$`));
     expect(run.stderr).not.toContain(key);
 
     const json = await admin(['check', '--target', address, '--key', key, '--json'], {});

@@ -2,12 +2,14 @@
 // throw-away certificates made by openssl: a client that trusts the server CA gets Checks and
 // grpc.health.v1 answers; a plaintext client, a client that does not trust the CA, and (with
 // mTLS) a client without a certificate or with one from another CA get no answer at all.
+// keygate-admin check reaches both listeners with its --tls-* options.
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { AUTHORIZATION_SERVICE, loadKeygateProtos } from '../../src/grpc/protos';
 import { generateKey } from '../../src/keys/format';
 import { makeDigester } from '../../src/keys/digest';
+import { runAdmin } from '../helpers/admin-cli';
 import { makeGrpcPki, type GrpcPki } from '../helpers/grpc-certs';
 import { checkRequest, startTestKeygate, type TestKeygate } from '../helpers/keygate';
 import { OfficialAuthorizationClient, type PlainMessage } from '../helpers/official-protos';
@@ -64,6 +66,10 @@ async function seeded(env: Record<string, string>): Promise<TestKeygate> {
 
 const verdict = (res: PlainMessage) => (res.http_response === 'ok_response' ? 'allow' : JSON.parse((res.denied_response as { body: string }).body).error.code);
 
+/** keygate-admin check against this keygate with the given options (the key sent is SECRET). */
+const adminCheck = (port: number, ...args: string[]) =>
+  runAdmin(['check', '--target', `127.0.0.1:${port}`, '--key', SECRET, '--timeout', '3000', '--json', ...args], { env: {} });
+
 /** The call fails without any answer from keygate (the handshake or the connection failed). */
 async function expectNoAnswer(c: Clients): Promise<void> {
   await expect(sendCheck(c.auth, checkRequest({ headers: { 'x-api-key': SECRET } }))).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
@@ -111,6 +117,29 @@ describe('TLS on the gRPC listener', () => {
       c.close();
     }
   });
+
+  it('keygate-admin check gets a verdict with --tls-ca (and --tls-server-name for an IP target)', async () => {
+    const run = await adminCheck(kg.grpcPort, '--tls-ca', pki.serverCa.cert, '--tls-server-name', 'localhost');
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ verdict: 'allow', keyId: 'key_tls' });
+    expect(run.stdout + run.stderr).not.toContain(SECRET);
+  });
+
+  it('keygate-admin check without TLS, or trusting another CA, gets no verdict and says what to try', async () => {
+    const plain = await adminCheck(kg.grpcPort);
+    expect(plain.code).toBe(3);
+    expect(plain.stderr).toMatch(/UNAVAILABLE.*--tls-ca/);
+    const rogue = await adminCheck(kg.grpcPort, '--tls-ca', pki.rogueCa.cert, '--tls-server-name', 'localhost');
+    expect(rogue.code).toBe(3);
+    expect(rogue.stderr).toMatch(/UNAVAILABLE.*--tls-server-name/);
+  });
+
+  it('keygate-admin check names every bad TLS option at once, as a usage error', async () => {
+    const run = await adminCheck(kg.grpcPort, '--tls-ca', '/nonexistent/ca.pem', '--tls-cert', pki.client.cert);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--tls-cert and --tls-key go together');
+    expect(run.stderr).toContain('--tls-ca /nonexistent/ca.pem: ENOENT');
+  });
 });
 
 describe('mTLS on the gRPC listener (KEYGATE_GRPC_TLS_CLIENT_CA)', () => {
@@ -149,6 +178,16 @@ describe('mTLS on the gRPC listener (KEYGATE_GRPC_TLS_CLIENT_CA)', () => {
     } finally {
       c.close();
     }
+  });
+
+  it('keygate-admin check gets a verdict with --tls-cert and --tls-key, and none without them', async () => {
+    const tls = ['--tls-ca', pki.serverCa.cert, '--tls-server-name', 'localhost'];
+    const withCert = await adminCheck(kg.grpcPort, ...tls, '--tls-cert', pki.client.cert, '--tls-key', pki.client.key);
+    expect(withCert.code, withCert.stderr).toBe(0);
+    expect(JSON.parse(withCert.stdout)).toMatchObject({ verdict: 'allow', keyId: 'key_tls' });
+    const without = await adminCheck(kg.grpcPort, ...tls);
+    expect(without.code).toBe(3);
+    expect(without.stderr).toMatch(/--tls-cert\/--tls-key/);
   });
 
   it('a client certificate from another CA gets no answer', async () => {

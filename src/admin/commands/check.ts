@@ -1,4 +1,5 @@
-// keygate-admin check --key K [--path P] [--method M] [--header NAME=VALUE]... [--target HOST:PORT]:
+// keygate-admin check --key K [--path P] [--method M] [--header NAME=VALUE]... [--target HOST:PORT]
+// [--tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME]]:
 // the operator's "why was this denied?". Sends ONE Check to a running keygate over gRPC, built as
 // Envoy would build it (keygate's own ext_authz protos), and prints keygate's verdict: ALLOW or
 // DENY with the HTTP status and reason, the headers Envoy would set upstream, the headers and query
@@ -12,6 +13,7 @@
 // The key is a secret the operator typed: nothing printed contains it (every value that carried a
 // key is masked on output); the key is named by the id keygate answers with.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { InvalidArgumentError } from 'commander';
@@ -42,6 +44,56 @@ export interface CheckOptions {
   target?: string;
   timeout: number;
   json?: boolean;
+  tls?: boolean;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsServerName?: string;
+}
+
+/** How `check` reaches keygate: plaintext, or TLS (the listener's KEYGATE_GRPC_TLS_* settings). */
+export interface CheckTransport {
+  credentials: grpc.ChannelCredentials;
+  /** gRPC channel options (the server name to verify, when not the target's host) */
+  channelOptions: grpc.ChannelOptions;
+  /** 'plaintext', 'tls' or 'mtls', for error hints */
+  kind: 'plaintext' | 'tls' | 'mtls';
+}
+
+/**
+ * The transport the TLS options ask for. Any --tls-* option means TLS; --tls alone trusts the
+ * system CAs. A client certificate needs its key and the other way round. Every problem is named
+ * at once, and no file's content is ever printed.
+ */
+export function checkTransport(opts: Pick<CheckOptions, 'tls' | 'tlsCa' | 'tlsCert' | 'tlsKey' | 'tlsServerName'>): CheckTransport {
+  const tls = opts.tls === true || [opts.tlsCa, opts.tlsCert, opts.tlsKey, opts.tlsServerName].some((v) => v !== undefined);
+  if (!tls) return { credentials: grpc.credentials.createInsecure(), channelOptions: {}, kind: 'plaintext' };
+  const problems: string[] = [];
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) problems.push('--tls-cert and --tls-key go together (a client certificate and its private key)');
+  const read = (option: string, file: string | undefined): Buffer | null => {
+    if (file === undefined) return null;
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      problems.push(`${option} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+      return null;
+    }
+  };
+  const ca = read('--tls-ca', opts.tlsCa);
+  const cert = read('--tls-cert', opts.tlsCert);
+  const key = read('--tls-key', opts.tlsKey);
+  if (problems.length > 0) throw new CliError('check: bad TLS options', problems, 2);
+  let credentials: grpc.ChannelCredentials;
+  try {
+    credentials = grpc.credentials.createSsl(ca, key, cert);
+  } catch (err) {
+    throw new CliError(`check: bad TLS files: ${err instanceof Error ? err.message : String(err)}`, [], 2);
+  }
+  return {
+    credentials,
+    channelOptions: opts.tlsServerName !== undefined ? { 'grpc.ssl_target_name_override': opts.tlsServerName } : {},
+    kind: cert ? 'mtls' : 'tls',
+  };
 }
 
 /** What `check --json` prints (and the text output shows). */
@@ -323,9 +375,9 @@ export function formatCheck(v: CheckView, summary: string): string {
   return out.join('');
 }
 
-function sendCheck(target: string, request: CheckRequestObject, timeoutMs: number): Promise<CheckResponseObject> {
+function sendCheck(target: string, transport: CheckTransport, request: CheckRequestObject, timeoutMs: number): Promise<CheckResponseObject> {
   const { AuthorizationClient } = loadKeygateProtos();
-  const client = new AuthorizationClient(target, grpc.credentials.createInsecure());
+  const client = new AuthorizationClient(target, transport.credentials, transport.channelOptions);
   const call = client.Check as unknown as (
     req: CheckRequestObject,
     options: grpc.CallOptions,
@@ -342,12 +394,13 @@ function isServiceError(err: unknown): err is grpc.ServiceError {
 
 async function runCheck(ctx: CliContext, opts: CheckOptions): Promise<void> {
   const target = checkTarget(opts.target, ctx.env);
+  const transport = checkTransport(opts);
   const built = buildCheckRequest(opts, ctx.env, ctx.now());
   const print = (t: string) => ctx.print(maskSecrets(t, built.secrets));
   const started = process.hrtime.bigint();
   let response: CheckResponseObject;
   try {
-    response = await sendCheck(target, built.request, opts.timeout);
+    response = await sendCheck(target, transport, built.request, opts.timeout);
   } catch (err) {
     const code = isServiceError(err) ? err.code : grpc.status.UNKNOWN;
     const details = maskSecrets((isServiceError(err) ? err.details : err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim(), built.secrets);
@@ -360,7 +413,9 @@ async function runCheck(ctx: CliContext, opts: CheckOptions): Promise<void> {
           ? ''
           : details.startsWith('keygate:')
             ? " (keygate is up but its store failed or was too slow: Envoy's failure_mode_allow / status_on_error decide)"
-            : ' (is keygate running there?)';
+            : transport.kind === 'plaintext'
+              ? ' (is keygate running there? If its listener uses TLS, add --tls-ca FILE or --tls)'
+              : ' (is keygate running there with TLS? Check --tls-ca and --tls-server-name, and --tls-cert/--tls-key if it requires client certificates)';
     throw new CliError(`no verdict from keygate at ${target}: gRPC status ${code} ${name}: ${details}${hint}`, [], 3);
   }
   const elapsedMs = Math.round(Number(process.hrtime.bigint() - started) / 1e6);
@@ -385,6 +440,11 @@ export const checkCommands: CliModule = {
       .option('--source <ip>', 'the client address (for CIDR allowlists)', '127.0.0.1')
       .option('--target <host:port>', `keygate's gRPC address (default 127.0.0.1:KEYGATE_GRPC_PORT, else 127.0.0.1:${DEFAULT_GRPC_PORT})`)
       .option('--timeout <ms>', 'deadline of the Check', positiveInteger, DEFAULT_CHECK_TIMEOUT_MS)
+      .option('--tls', "connect with TLS, verifying keygate's certificate against the system CAs")
+      .option('--tls-ca <file>', "PEM CA certificate(s) to verify keygate's certificate with (implies --tls)")
+      .option('--tls-cert <file>', 'PEM client certificate, for a listener that requires one (KEYGATE_GRPC_TLS_CLIENT_CA; with --tls-key)')
+      .option('--tls-key <file>', 'PEM private key of --tls-cert')
+      .option('--tls-server-name <name>', "the name to verify in keygate's certificate, when --target names it otherwise (e.g. by IP address)")
       .option('--json', 'print the verdict as JSON')
       .addHelpText(
         'after',
@@ -397,6 +457,7 @@ export const checkCommands: CliModule = {
           'Examples:',
           '  keygate-admin check --key "$KEY" --path /orders --scope orders:read',
           '  keygate-admin check --header "authorization=Bearer $KEY" --target keygate:9191 --json',
+          '  keygate-admin check --key "$KEY" --target keygate.internal:9191 --tls-ca ca.pem --tls-cert me.pem --tls-key me.key',
         ].join('\n'),
       )
       .action((opts: CheckOptions) => runCheck(ctx, opts));
