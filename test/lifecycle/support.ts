@@ -2,8 +2,8 @@
 // Redis URL, an official-proto gRPC client per keygate process, verdicts, metric values, and
 // bounded polling.
 import * as grpc from '@grpc/grpc-js';
-import { runCli } from '../../src/admin/cli';
 import { loadKeygateProtos } from '../../src/grpc/protos';
+import { runAdmin } from '../helpers/admin-cli';
 import { checkRequest, type RequestParts } from '../helpers/keygate';
 import { httpGet } from '../helpers/keygate-process';
 import { OfficialAuthorizationClient, type PlainMessage } from '../helpers/official-protos';
@@ -17,17 +17,10 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs keygate-admin in-process; every run is kept in `log` (for canary checks). */
+/** Runs keygate-admin in-process (runAdmin); every run is kept in `log` (for canary checks). */
 export function adminCli(redisUrl: () => string, log: CliRun[] = []) {
   const run = async (...args: string[]): Promise<CliRun> => {
-    let stdout = '';
-    let stderr = '';
-    const code = await runCli(args, {
-      stdout: { write: (t: string) => (stdout += t) },
-      stderr: { write: (t: string) => (stderr += t) },
-      env: { REDIS_URL: redisUrl() },
-    });
-    const result = { args, code, stdout, stderr };
+    const result = { args, ...(await runAdmin(args, { env: { REDIS_URL: redisUrl() } })) };
     log.push(result);
     return result;
   };
