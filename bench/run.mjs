@@ -50,9 +50,9 @@ const SCENARIOS = {
 };
 
 const PRESETS = {
-  default: { rounds: 9, duration: 3, warmup: 1, probeDuration: 3, probeWarmup: 1, rates: [1000, 5000, 10000], bulkKeys: 1_000_000, profile: true, profileDuration: 8, writeMd: true, quietBudget: 60, adminImport: 1_000_000, scenarios: Object.keys(SCENARIOS) },
-  quick: { rounds: 1, duration: 3, warmup: 1, probeDuration: 1, probeWarmup: 0.5, rates: [1000, 5000, 10000], bulkKeys: 100_000, profile: false, profileDuration: 4, writeMd: false, quietBudget: 10, adminImport: 0, scenarios: Object.keys(SCENARIOS) },
-  smoke: { rounds: 1, duration: 1, warmup: 0.5, probeDuration: 1, probeWarmup: 0.5, rates: [1000], bulkKeys: 1000, profile: false, profileDuration: 2, writeMd: false, quietBudget: 5, adminImport: 0, scenarios: ['valid', 'junk-key'] },
+  default: { rounds: 9, restartEvery: 3, startWarmup: 3, duration: 3, warmup: 1, probeDuration: 3, probeWarmup: 1, rates: [1000, 5000, 10000], bulkKeys: 1_000_000, profile: true, profileDuration: 8, writeMd: true, quietBudget: 60, adminImport: 1_000_000, scenarios: Object.keys(SCENARIOS) },
+  quick: { rounds: 1, restartEvery: 0, startWarmup: 2, duration: 3, warmup: 1, probeDuration: 1, probeWarmup: 0.5, rates: [1000, 5000, 10000], bulkKeys: 100_000, profile: false, profileDuration: 4, writeMd: false, quietBudget: 10, adminImport: 0, scenarios: Object.keys(SCENARIOS) },
+  smoke: { rounds: 1, restartEvery: 0, startWarmup: 0.5, duration: 1, warmup: 0.5, probeDuration: 1, probeWarmup: 0.5, rates: [1000], bulkKeys: 1000, profile: false, profileDuration: 2, writeMd: false, quietBudget: 5, adminImport: 0, scenarios: ['valid', 'junk-key'] },
 };
 
 const HELP = `usage: node bench/run.mjs [--quick | --smoke] [options]
@@ -64,8 +64,10 @@ presets
   --smoke                 scenarios valid,junk-key, 1 s runs, one probe rate (seconds; for CI)
 options (override the preset)
   --rounds N              alternating baseline/keygate rounds per scenario (workers: 1/2 workers)
+  --restart-every N       start both servers afresh every N rounds (default preset: 3; 0 = never)
   --duration S            measured seconds of each throughput run (after --warmup S)
   --warmup S              h2load warm-up seconds before each measured run
+  --start-warmup S        unmeasured load on each freshly started server before its first round
   --probe-duration S      measured seconds of each fixed-rate latency probe (after --probe-warmup S)
   --rates R,R,...         fixed rates of the latency probe, req/s (total over all clients)
   --clients N             h2load connections (-c), default 16
@@ -119,8 +121,10 @@ function parseArgs(argv) {
     o[key] = n;
   };
   num('rounds', 'rounds');
+  if (value('restart-every') !== undefined) o.restartEvery = Math.max(0, Number(value('restart-every')) || 0);
   num('duration', 'duration');
   num('warmup', 'warmup');
+  num('start-warmup', 'startWarmup');
   num('probe-duration', 'probeDuration');
   num('probe-warmup', 'probeWarmup');
   num('clients', 'clients');
@@ -444,27 +448,43 @@ async function main() {
 /** One scenario: both servers up, verified, alternating throughput rounds, then latency probes. */
 async function runScenario({ o, scenario, bodyFile, body, redis, serverCore, clientCore, outDir, children, quietLeft }) {
   log(`--- ${scenario.name}: ${scenario.title}`);
-  const baseline = await startBaseline({ core: serverCore });
-  children.push(baseline);
-  const keygate = await startKeygate({
-    core: serverCore,
-    redisUrl: redis.url,
-    env: o.keygateEnv,
-    nodeArgs: o.keygateNodeArgs,
-    logFile: o.keygateLog,
-  });
-  children.push(keygate);
-  const servers = { baseline, keygate };
+  let baseline;
+  let keygate;
+  const servers = {};
   const expectOf = { baseline: 'allow', keygate: scenario.expect };
-
-  // Prove what each server answers to these exact bytes before trusting any number.
-  scenario.sample = {};
-  for (const [name, s] of Object.entries(servers)) {
-    const a = await sendRaw(s.port, body.body);
-    const problems = answerProblems(a, expectOf[name]);
-    scenario.sample[name] = { dataBytes: a.dataBytes, grpcStatus: a.grpcStatus, httpResponse: a.response?.http_response, status: a.response?.status };
-    if (problems.length) throw new Error(`${name} did not answer as expected: ${problems.join('; ')}`);
-  }
+  /** Both servers as fresh processes, each proven to answer these exact bytes as expected. */
+  const startPair = async () => {
+    baseline = await startBaseline({ core: serverCore });
+    children.push(baseline);
+    keygate = await startKeygate({
+      core: serverCore,
+      redisUrl: redis.url,
+      env: o.keygateEnv,
+      nodeArgs: o.keygateNodeArgs,
+      logFile: o.keygateLog,
+    });
+    children.push(keygate);
+    Object.assign(servers, { baseline, keygate });
+    scenario.sample = {};
+    for (const [name, s] of Object.entries(servers)) {
+      const a = await sendRaw(s.port, body.body);
+      const problems = answerProblems(a, expectOf[name]);
+      scenario.sample[name] = { dataBytes: a.dataBytes, grpcStatus: a.grpcStatus, httpResponse: a.response?.http_response, status: a.response?.status };
+      if (problems.length) throw new Error(`${name} did not answer as expected: ${problems.join('; ')}`);
+    }
+    // A fresh process first compiles its hot path (and keygate fills its key cache): load each
+    // for o.startWarmup seconds, unmeasured, so that no measured round pays for a cold start.
+    for (const s of Object.values(servers)) {
+      await runH2load({ port: s.port, bodyFile, clients: o.clients, streams: o.streams, duration: o.startWarmup, warmup: 0 }, { core: clientCore });
+    }
+  };
+  const stopPair = async () => {
+    for (const s of [keygate, baseline]) {
+      await s.stop();
+      children.splice(children.indexOf(s), 1);
+    }
+  };
+  await startPair();
   log(`verified: baseline answers OK (${scenario.sample.baseline.dataBytes} bytes), keygate answers ${scenario.expect} (${scenario.sample.keygate.dataBytes} bytes)`);
 
   const expectedCounter = scenario.expect === 'allow' ? 'allow/ok' : `deny/${scenario.expect}`;
@@ -555,8 +575,16 @@ async function runScenario({ o, scenario, bodyFile, body, redis, serverCore, cli
     };
   };
 
-  // Throughput: alternate which server goes first, round by round.
+  // Throughput: alternate which server goes first, round by round. Every o.restartEvery rounds
+  // both servers start afresh: two runs of the same build differ by up to ~20% from one process
+  // to the next (JIT and memory layout luck; `node bench/ab.mjs` on one build against itself), so
+  // the median spans several process pairs, not one.
   for (let round = 1; round <= o.rounds; round++) {
+    if (o.restartEvery > 0 && round > 1 && (round - 1) % o.restartEvery === 0) {
+      await stopPair();
+      await startPair();
+      log(`${scenario.name}: both servers restarted (fresh processes) before round ${round}`);
+    }
     const order = round % 2 === 1 ? ['baseline', 'keygate'] : ['keygate', 'baseline'];
     const entry = { round };
     for (const name of order) {

@@ -301,7 +301,7 @@ export function renderMarkdown(results, { jsonFile }) {
       `${workersScenario(results) ? '; the workers comparison places processes differently (see [Workers](#workers-keygate_workers1-vs-2))' : ''}.`,
   );
   L.push(`- **request**: a ${results.request.messageBytes}-byte CheckRequest (${results.request.framedBytes} bytes as a gRPC message): x-api-key plus the headers, addresses and context_extensions Envoy sends for a typical API call.`);
-  L.push(`- **load**: h2load \`-c ${o.clients} -m ${o.streams}\`; throughput runs ${o.duration} s after ${o.warmup} s warm-up, ${o.rounds} round(s) per scenario alternating which server goes first; latency probes at ${o.rates.map((r) => `${r / 1000}k`).join(', ')} req/s (h2load \`--rps\`, open loop) for ${o.probeDuration} s after ${o.probeWarmup} s warm-up.`);
+  L.push(`- **load**: h2load \`-c ${o.clients} -m ${o.streams}\`; throughput runs ${o.duration} s after ${o.warmup} s warm-up, ${o.rounds} round(s) per scenario alternating which server goes first${o.restartEvery > 0 ? `, both servers restarted every ${o.restartEvery} rounds (each fresh process loaded ${o.startWarmup} s unmeasured first)` : ''}; latency probes at ${o.rates.map((r) => `${r / 1000}k`).join(', ')} req/s (h2load \`--rps\`, open loop) for ${o.probeDuration} s after ${o.probeWarmup} s warm-up.`);
   L.push(`- **raw results**: \`${jsonFile}\` (bench/results/ is not committed)`);
   L.push('');
   const noise = noiseSummary(results);

@@ -55,12 +55,12 @@ export async function startRedis({ core, dir }) {
  * (it serves /readyz and /metrics for all workers; ready = every worker ready); stop() then also
  * makes sure no worker outlives it.
  */
-export async function startKeygate({ core, redisUrl, env = {}, nodeArgs = [], logFile, cwd = keygateRoot() }) {
+export async function startKeygate({ core, redisUrl, env = {}, nodeArgs = [], logFile, cwd = keygateRoot(), main = mainJs() }) {
   const grpcPort = await freePort();
   let httpPort = await freePort();
   while (httpPort === grpcPort) httpPort = await freePort();
   const out = openSync(logFile ?? '/dev/null', 'a');
-  const child = spawnPinned(core, process.execPath, [...nodeArgs, mainJs()], {
+  const child = spawnPinned(core, process.execPath, [...nodeArgs, main], {
     cwd,
     stdio: ['ignore', out, out],
     env: {
