@@ -20,17 +20,44 @@ import type {
   SocketAddressObject,
 } from './protos';
 
+/** A CheckInput's headers map (lower-case names, repeated headers kept apart) and its adder. */
+function headerCollector(): { headers: Map<string, string[]>; add(rawName: unknown, value: string): void } {
+  const headers = new Map<string, string[]>();
+  return {
+    headers,
+    add(rawName, value) {
+      if (typeof rawName !== 'string') return;
+      const name = rawName.toLowerCase();
+      const list = headers.get(name);
+      if (list) list.push(value);
+      else headers.set(name, [value]);
+    },
+  };
+}
+
+/** The CheckInput of collected headers and the HTTP fields Envoy sent (a pseudo-header when one is missing). */
+function checkInputOf(
+  headers: Map<string, string[]>,
+  http: { path?: unknown; method?: unknown; host?: unknown; id?: unknown } | undefined | null,
+  sourceAddress: unknown,
+  contextExtensions: Record<string, string>,
+): CheckInput {
+  const first = (name: string) => headers.get(name)?.[0];
+  return {
+    headers,
+    path: str(http?.path) ?? first(':path'),
+    method: str(http?.method) ?? first(':method'),
+    host: str(http?.host) ?? first(':authority'),
+    requestId: str(http?.id) ?? first('x-request-id'),
+    sourceAddress: str(sourceAddress),
+    contextExtensions,
+  };
+}
+
 export function toCheckInput(req: CheckRequestObject | undefined | null): CheckInput {
   const attrs = req?.attributes;
   const http = attrs?.request?.http;
-  const headers = new Map<string, string[]>();
-  const add = (rawName: unknown, value: string) => {
-    if (typeof rawName !== 'string') return;
-    const name = rawName.toLowerCase();
-    const list = headers.get(name);
-    if (list) list.push(value);
-    else headers.set(name, [value]);
-  };
+  const { headers, add } = headerCollector();
   const map = http?.header_map?.headers;
   if (Array.isArray(map) && map.length > 0) {
     for (const h of map) {
@@ -43,17 +70,7 @@ export function toCheckInput(req: CheckRequestObject | undefined | null): CheckI
   } else if (http?.headers && typeof http.headers === 'object') {
     for (const [name, value] of Object.entries(http.headers)) add(name, typeof value === 'string' ? value : '');
   }
-  const sock = attrs?.source?.address?.socket_address;
-  const first = (name: string) => headers.get(name)?.[0];
-  return {
-    headers,
-    path: str(http?.path) ?? first(':path'),
-    method: str(http?.method) ?? first(':method'),
-    host: str(http?.host) ?? first(':authority'),
-    requestId: str(http?.id) ?? first('x-request-id'),
-    sourceAddress: str(sock?.address),
-    contextExtensions: plainStrings(attrs?.context_extensions),
-  };
+  return checkInputOf(headers, http, attrs?.source?.address?.socket_address?.address, plainStrings(attrs?.context_extensions));
 }
 
 function str(v: unknown): string | undefined {
@@ -358,28 +375,12 @@ export function decodeCheckInput(buf: Buffer): CheckInput {
     else r.skip(tag & 7);
   }
   const http = attrs?.http;
-  const headers = new Map<string, string[]>();
-  const add = (rawName: unknown, value: string) => {
-    if (typeof rawName !== 'string') return;
-    const name = rawName.toLowerCase();
-    const list = headers.get(name);
-    if (list) list.push(value);
-    else headers.set(name, [value]);
-  };
+  const { headers, add } = headerCollector();
   const map = http?.headerMap;
   if (map && map.length > 0) {
     for (const h of map) add(h.key, h.raw_value ? h.raw_value.toString('latin1') : (h.value ?? ''));
   } else if (http?.headers) {
     for (const [name, value] of http.headers) add(name, value);
   }
-  const first = (name: string) => headers.get(name)?.[0];
-  return {
-    headers,
-    path: str(http?.path) ?? first(':path'),
-    method: str(http?.method) ?? first(':method'),
-    host: str(http?.host) ?? first(':authority'),
-    requestId: str(http?.id) ?? first('x-request-id'),
-    sourceAddress: str(attrs?.sourceAddress),
-    contextExtensions: attrs?.extensions ?? {},
-  };
+  return checkInputOf(headers, http, attrs?.sourceAddress, attrs?.extensions ?? {});
 }
