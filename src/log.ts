@@ -13,6 +13,9 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? pino.destination({ sync: false }),
+    // minLength 1 still writes every line at once, but makes logger.flush(cb) wait until the
+    // writes in flight are done (with 0 it calls back at once): keygate exits right after that
+    // callback, and on a loaded machine the last line, `stopped`, was lost (test/lifecycle/drain).
+    destination ?? pino.destination({ sync: false, minLength: 1 }),
   );
 }
