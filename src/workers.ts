@@ -88,8 +88,12 @@ export async function runPrimary(config: Readonly<Config>, logger: Logger): Prom
       http.close();
       http.closeAllConnections?.();
       logger.info('stopped');
-      logger.flush();
-      process.exit(0);
+      // Exit once the log lines are written out, or after a second if that does not happen.
+      const fallback = setTimeout(() => process.exit(0), 1000);
+      logger.flush(() => {
+        clearTimeout(fallback);
+        process.exit(0);
+      });
     });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
