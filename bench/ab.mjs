@@ -11,11 +11,12 @@
 // Typical use: `npm run build && node bench/ab.mjs --snapshot /tmp/kg-before`, make the change,
 // `npm run build && node bench/ab.mjs --snapshot /tmp/kg-after`, then
 // `node bench/ab.mjs --a /tmp/kg-before --b /tmp/kg-after`. Not part of `npm run bench`.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runH2load } from './lib/h2load.mjs';
-import { requireDist, snapshotKeygate } from './lib/keygate-lib.mjs';
+import { snapshotKeygate } from './lib/keygate-lib.mjs';
 import { HAVE_TASKSET, cpuSeconds, waitQuiet } from './lib/proc.mjs';
 import { buildCheckBody } from './lib/request.mjs';
 import { startKeygate, startRedis } from './lib/servers.mjs';
@@ -27,7 +28,7 @@ const value = (name, def) => {
 };
 if (argv.includes('--help') || argv.length === 0) {
   process.stdout.write(
-    `${(await import('node:fs')).readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 13).map((l) => l.replace(/^\/\/ ?/, '')).join('\n')}\n`,
+    `${readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 13).map((l) => l.replace(/^\/\/ ?/, '')).join('\n')}\n`,
   );
   process.exit(argv.length === 0 ? 2 : 0);
 }
@@ -59,7 +60,9 @@ try {
   const redis = await startRedis({ core: clientCore, dir: join(work, 'redis') });
   children.push(redis);
   // The key and plan, written with build A's own store code (the schema both builds read).
-  snapshotKeygate(resolve(builds.a)); // makes requireDist load build A
+  // (Not snapshotKeygate: that would copy this tree's build over build A.)
+  const requireA = createRequire(resolve(builds.a, 'dist', 'src', 'main.js'));
+  const requireDist = (rel) => requireA(`./${rel}`);
   const { RedisKeyStore } = requireDist('keys/redis-store.js');
   const { generateKey, generateKeyId } = requireDist('keys/format.js');
   const { makeDigester } = requireDist('keys/digest.js');
